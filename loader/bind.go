@@ -1,0 +1,110 @@
+package loader
+
+import (
+	"debug/elf"
+	"fmt"
+	"sync"
+	"unsafe"
+
+	"github.com/ebitengine/purego"
+
+	"github.com/decouple-go/decouple/internal/ccall"
+)
+
+// The system loader's entry points, found once through purego.
+var system struct {
+	once    sync.Once
+	err     error
+	dlvsym  uintptr
+	dlsym   uintptr
+	environ uintptr // address of libc's environ variable
+}
+
+func systemLoader() error {
+	system.once.Do(func() {
+		libc, err := purego.Dlopen("libc.so.6", purego.RTLD_NOW|purego.RTLD_GLOBAL)
+		if err != nil {
+			system.err = fmt.Errorf("open the C library: %w", err)
+			return
+		}
+		for _, s := range []struct {
+			name string
+			addr *uintptr
+		}{{"dlvsym", &system.dlvsym}, {"dlsym", &system.dlsym}, {"environ", &system.environ}} {
+			if *s.addr, err = purego.Dlsym(libc, s.name); err != nil {
+				system.err = fmt.Errorf("find %s in the C library: %w", s.name, err)
+				return
+			}
+		}
+	})
+	return system.err
+}
+
+// bindDependencies opens every DT_NEEDED library through the system loader,
+// which shares one copy of each with the rest of the process.
+func (im *Image) bindDependencies() error {
+	if err := systemLoader(); err != nil {
+		return err
+	}
+	for _, name := range im.Spec.Needed {
+		h, err := purego.Dlopen(name, purego.RTLD_NOW|purego.RTLD_LOCAL)
+		if err != nil {
+			return fmt.Errorf("dependency %s: %w", name, err)
+		}
+		im.Deps = append(im.Deps, Dependency{Name: name, How: "system loader", handle: h})
+	}
+	return nil
+}
+
+func closeDependency(d Dependency) {
+	if d.handle != 0 {
+		purego.Dlclose(d.handle)
+	}
+}
+
+// cstring returns a NUL-terminated copy of s. The caller keeps the slice
+// alive across the C call.
+func cstring(s string) []byte {
+	b := make([]byte, len(s)+1)
+	copy(b, s)
+	return b
+}
+
+// resolveImport finds the address of an undefined symbol in the image's
+// dependencies. A versioned import is looked up with dlvsym in the library
+// VERNEED names for that version; an unversioned one with dlsym in each
+// dependency in DT_NEEDED order. It returns 0 without error for a weak
+// symbol that nothing defines.
+func (im *Image) resolveImport(sym Symbol) (uintptr, error) {
+	name := cstring(sym.Name)
+	defer keepAlive(name)
+	if sym.Version != "" {
+		version := cstring(sym.Version)
+		defer keepAlive(version)
+		for _, d := range im.Deps {
+			if sym.Library != "" && d.Name != sym.Library {
+				continue
+			}
+			addr := ccall.Call3(system.dlvsym, 0, d.handle, uintptr(unsafe.Pointer(&name[0])), uintptr(unsafe.Pointer(&version[0])))
+			if addr != 0 {
+				return addr, nil
+			}
+		}
+	} else {
+		for _, d := range im.Deps {
+			if addr := ccall.Call2(system.dlsym, 0, d.handle, uintptr(unsafe.Pointer(&name[0]))); addr != 0 {
+				return addr, nil
+			}
+		}
+	}
+	if sym.Bind == elf.STB_WEAK {
+		return 0, nil
+	}
+	if sym.Version != "" {
+		return 0, fmt.Errorf("import %s@%s (from %s): %w in %v", sym.Name, sym.Version, sym.Library, ErrSymbolNotFound, im.Spec.Needed)
+	}
+	return 0, fmt.Errorf("import %s: %w in %v", sym.Name, ErrSymbolNotFound, im.Spec.Needed)
+}
+
+//go:noinline
+func keepAlive(b []byte) { _ = b }

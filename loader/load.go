@@ -1,0 +1,287 @@
+package loader
+
+import (
+	"debug/elf"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/decouple-go/decouple/internal/ccall"
+)
+
+// Options control how an image is loaded. The zero value is valid.
+type Options struct {
+	// DataInMemfd keeps the writable segments in a memfd shared mapping
+	// instead of private anonymous memory, so that their contents survive
+	// while the image is unmapped between calls.
+	DataInMemfd bool
+}
+
+// Region is one page-aligned range of an image with a single protection.
+// A gate changes the protection of regions, or unmaps and maps them again.
+type Region struct {
+	Addr uintptr
+	Size uintptr
+	Prot int // PROT_* bits the library expects inside a call
+
+	fd     int   // file or memfd the pages come from; -1 for anonymous memory
+	offset int64 // offset of Addr's page in fd
+	shared bool  // MAP_SHARED (memfd) rather than MAP_PRIVATE
+}
+
+// Remappable reports whether the region can be mapped again from its file
+// or memfd after being unmapped, without losing contents.
+func (r Region) Remappable() bool { return r.fd >= 0 && (r.shared || r.Prot&unix.PROT_WRITE == 0) }
+
+// Dependency records how one DT_NEEDED entry was bound.
+type Dependency struct {
+	Name   string
+	How    string // "system loader"
+	handle uintptr
+}
+
+// Image is one library loaded by the own loader: mapped, relocated,
+// bound and initialised. Its methods are safe for concurrent use, except
+// that Close must not overlap a call into the library.
+type Image struct {
+	Spec     *Spec
+	Base     uintptr // address of the image's first page
+	Span     uintptr // bytes reserved for the image
+	LoadTime time.Duration
+	Deps     []Dependency
+
+	base    unsafe.Pointer
+	regions []Region
+	file    *os.File
+	memfd   int
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open parses and loads the library at path.
+func Open(path string, opts *Options) (*Image, error) {
+	spec, err := Parse(path)
+	if err != nil {
+		return nil, err
+	}
+	return Load(spec, opts)
+}
+
+// CheckOwnLoader reports the first feature of the library that the own
+// loader does not load, as a *NotSupportedError, or nil.
+func (s *Spec) CheckOwnLoader() error {
+	f := s.Features
+	switch {
+	case f.Executable:
+		return notSupported(s.Path, "executable", "the file has PT_INTERP or DT_PREINIT_ARRAY; only shared libraries can be loaded")
+	case f.TextRel:
+		return notSupported(s.Path, "text relocations", "relocations target read-only segments, which would have to be made writable; rebuild the library with -fPIC")
+	case f.ExecStack:
+		return notSupported(s.Path, "executable stack", "PT_GNU_STACK asks for an executable stack; rebuild with -Wl,-z,noexecstack")
+	case f.CopyReloc:
+		return notSupported(s.Path, "R_X86_64_COPY relocations", "copy relocations belong in executables, not in a library")
+	case f.StaticTLS:
+		return notSupported(s.Path, "initial-exec TLS", "DF_STATIC_TLS needs space in the static TLS block that the system loader sized at program start; load it with the system backend")
+	case f.TLS:
+		return notSupported(s.Path, "thread-local storage (PT_TLS)", "the own loader does not set up TLS blocks; load it with the system backend")
+	case f.CXX:
+		return notSupported(s.Path, "C++ exception unwinding", "the unwinder finds unwind tables through the system loader's list of objects; load it with the system backend")
+	}
+	for i, r := range s.Relocs {
+		switch r.Type {
+		case elf.R_X86_64_NONE, elf.R_X86_64_64, elf.R_X86_64_GLOB_DAT, elf.R_X86_64_JMP_SLOT,
+			elf.R_X86_64_RELATIVE, elf.R_X86_64_IRELATIVE:
+		default:
+			return notSupported(s.Path, fmt.Sprintf("relocation type %v", r.Type), fmt.Sprintf("relocation %d at %#x has a type the own loader does not apply", i, r.Offset))
+		}
+	}
+	return nil
+}
+
+// Load maps spec's library into a fresh, randomly placed address range,
+// relocates it, binds its imports through the system loader and runs its
+// initialisers. On error nothing of the library stays mapped.
+func Load(spec *Spec, opts *Options) (*Image, error) {
+	if opts == nil {
+		opts = &Options{}
+	}
+	if err := spec.CheckOwnLoader(); err != nil {
+		return nil, fmt.Errorf("load: %w", err)
+	}
+	start := time.Now()
+
+	im := &Image{Spec: spec, memfd: -1}
+	if err := im.load(opts); err != nil {
+		im.release()
+		return nil, fmt.Errorf("load %s: %w", spec.Path, err)
+	}
+	im.LoadTime = time.Since(start)
+	return im, nil
+}
+
+func (im *Image) load(opts *Options) error {
+	spec := im.Spec
+	f, err := os.Open(spec.Path)
+	if err != nil {
+		return err
+	}
+	im.file = f
+	if err := im.checkSameFile(); err != nil {
+		return err
+	}
+
+	base, err := reserve(spec.Span, maxAlign(spec.Segments))
+	if err != nil {
+		return err
+	}
+	im.base = base
+	im.Base = uintptr(base)
+	im.Span = uintptr(spec.Span)
+
+	if err := im.mapSegments(opts); err != nil {
+		return err
+	}
+	if err := im.bindDependencies(); err != nil {
+		return err
+	}
+	if err := im.relocate(); err != nil {
+		return err
+	}
+	if err := im.applyRelro(); err != nil {
+		return err
+	}
+	im.runInit()
+	return nil
+}
+
+// checkSameFile makes sure the opened file still has the size that was
+// parsed, so that a file replaced between Parse and Load is not mapped
+// with the old file's layout.
+func (im *Image) checkSameFile() error {
+	st, err := im.file.Stat()
+	if err != nil {
+		return err
+	}
+	if st.Size() != im.Spec.Size {
+		return fmt.Errorf("file changed since it was parsed: size %d, parsed %d; parse it again", st.Size(), im.Spec.Size)
+	}
+	return nil
+}
+
+func maxAlign(segs []Segment) uint64 {
+	a := uint64(pageSize)
+	for _, s := range segs {
+		if s.Align > a && s.Align <= 1<<21 {
+			a = s.Align
+		}
+	}
+	return a
+}
+
+// addr converts an address relative to the ELF file's base (a symbol
+// value, a relocation offset) to an address in the process.
+func (im *Image) addr(v uint64) uintptr {
+	return im.Base + uintptr(v-alignDown(im.Spec.Segments[0].Vaddr, pageSize))
+}
+
+// Regions returns the image's page ranges with the protections the library
+// expects during a call.
+func (im *Image) Regions() []Region {
+	return append([]Region(nil), im.regions...)
+}
+
+// Contains reports whether addr lies in the image's reserved range.
+func (im *Image) Contains(addr uintptr) bool {
+	return addr >= im.Base && addr < im.Base+im.Span
+}
+
+// Lookup returns the address of the default version of an exported
+// function or object.
+func (im *Image) Lookup(name string) (uintptr, error) {
+	return im.LookupVersion(name, "")
+}
+
+// LookupVersion returns the address of name at the given version; an
+// empty version selects the default one.
+func (im *Image) LookupVersion(name, version string) (uintptr, error) {
+	idx, err := im.Spec.findExport(name, version)
+	if err != nil {
+		return 0, err
+	}
+	sym := im.Spec.Symbols[idx]
+	addr := im.addr(sym.Value)
+	if sym.Type == elf.STT_GNU_IFUNC {
+		addr = ccall.Call0(addr, 0)
+	}
+	return addr, nil
+}
+
+// findExport returns the symbol index of an exported name; version ""
+// selects the default version, preferring a global over a weak definition.
+func (s *Spec) findExport(name, version string) (int, error) {
+	best := -1
+	for _, i := range s.exports[name] {
+		sym := s.Symbols[i]
+		if version != "" {
+			if sym.Version == version {
+				return i, nil
+			}
+			continue
+		}
+		if sym.Hidden {
+			continue
+		}
+		if best < 0 || (sym.Bind == elf.STB_GLOBAL && s.Symbols[best].Bind != elf.STB_GLOBAL) {
+			best = i
+		}
+	}
+	if best >= 0 {
+		return best, nil
+	}
+	if version != "" {
+		return 0, fmt.Errorf("%s: %s@%s: %w", s.Path, name, version, ErrSymbolNotFound)
+	}
+	return 0, fmt.Errorf("%s: %s: %w", s.Path, name, ErrSymbolNotFound)
+}
+
+// Close runs the library's finalisers (DT_FINI_ARRAY in reverse, then
+// DT_FINI) and unmaps the whole image. The caller must make sure that no
+// call into the library is running or will start. Close is idempotent.
+func (im *Image) Close() error {
+	im.closeOnce.Do(func() {
+		im.runFini()
+		im.closeErr = im.release()
+	})
+	return im.closeErr
+}
+
+// release unmaps the reservation and closes the descriptors without
+// running any library code.
+func (im *Image) release() error {
+	var errs []error
+	if im.base != nil {
+		if err := unix.MunmapPtr(im.base, im.Span); err != nil {
+			errs = append(errs, fmt.Errorf("unmap %#x+%#x: %w", im.Base, im.Span, err))
+		}
+		im.base = nil
+	}
+	if im.memfd >= 0 {
+		unix.Close(im.memfd)
+		im.memfd = -1
+	}
+	if im.file != nil {
+		im.file.Close()
+		im.file = nil
+	}
+	for _, d := range im.Deps {
+		closeDependency(d)
+	}
+	im.Deps = nil
+	return errors.Join(errs...)
+}

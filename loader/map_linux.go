@@ -1,0 +1,266 @@
+package loader
+
+import (
+	"debug/elf"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Bounds of the random placement: above the first TiB, which the Go heap
+// and the program's own mappings favour, and below 64 TiB, well inside the
+// 128 TiB user address space of 4-level paging.
+const (
+	placementLow   = 1 << 40
+	placementHigh  = 1 << 46
+	placementTries = 64
+)
+
+// reserve maps span bytes of inaccessible address space at a random
+// address aligned to align, refusing to replace any existing mapping.
+func reserve(span, align uint64) (unsafe.Pointer, error) {
+	const flags = unix.MAP_PRIVATE | unix.MAP_ANONYMOUS | unix.MAP_NORESERVE | unix.MAP_FIXED_NOREPLACE
+	for range placementTries {
+		hint := placementLow + rand.Uint64N((placementHigh-placementLow-span)/align)*align
+		p, err := unix.MmapPtr(-1, 0, *(*unsafe.Pointer)(unsafe.Pointer(&hint)), uintptr(span), unix.PROT_NONE, flags)
+		if errors.Is(err, unix.EEXIST) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reserve %d bytes of address space: %w", span, err)
+		}
+		if uintptr(p) != uintptr(hint) {
+			// A kernel older than 4.17 treats MAP_FIXED_NOREPLACE as a hint.
+			unix.MunmapPtr(p, uintptr(span))
+			continue
+		}
+		return p, nil
+	}
+	return nil, fmt.Errorf("reserve %d bytes of address space: no free range found in %d random tries", span, placementTries)
+}
+
+func protFlags(f elf.ProgFlag) int {
+	prot := 0
+	if f&elf.PF_R != 0 {
+		prot |= unix.PROT_READ
+	}
+	if f&elf.PF_W != 0 {
+		prot |= unix.PROT_WRITE
+	}
+	if f&elf.PF_X != 0 {
+		prot |= unix.PROT_EXEC
+	}
+	return prot
+}
+
+// mapSegments maps every PT_LOAD segment over the reservation. Code and
+// read-only data are private file mappings, so their pages are shared with
+// the page cache. Writable segments are private file mappings too, whose
+// pages turn into anonymous memory only where relocations or the library
+// write; with DataInMemfd they are copied into a memfd instead.
+func (im *Image) mapSegments(opts *Options) error {
+	spec := im.Spec
+	fd := int(im.file.Fd())
+	first := alignDown(spec.Segments[0].Vaddr, pageSize)
+
+	var memfdSize int64
+	if opts.DataInMemfd {
+		for _, seg := range spec.Segments {
+			if seg.Writable() || seg.Memsz > seg.Filesz {
+				memfdSize += int64(alignUp(seg.Vaddr+seg.Memsz, pageSize) - alignDown(seg.Vaddr, pageSize))
+			}
+		}
+		if memfdSize > 0 {
+			mfd, err := unix.MemfdCreate("decouple-data", unix.MFD_CLOEXEC)
+			if err != nil {
+				return fmt.Errorf("create memfd for writable segments: %w", err)
+			}
+			im.memfd = mfd
+			if err := unix.Ftruncate(mfd, memfdSize); err != nil {
+				return fmt.Errorf("size memfd to %d bytes: %w", memfdSize, err)
+			}
+		}
+	}
+
+	var memfdOff int64
+	for i, seg := range spec.Segments {
+		pageStart := alignDown(seg.Vaddr, pageSize)
+		fileEnd := alignUp(seg.Vaddr+seg.Filesz, pageSize)
+		memEnd := alignUp(seg.Vaddr+seg.Memsz, pageSize)
+		addr := unsafe.Add(im.base, pageStart-first)
+		prot := protFlags(seg.Flags)
+
+		if im.memfd >= 0 && (seg.Writable() || seg.Memsz > seg.Filesz) {
+			size := memEnd - pageStart
+			head := seg.Vaddr - pageStart
+			buf := make([]byte, head+seg.Filesz)
+			copy(buf[head:], spec.data[seg.Offset:seg.Offset+seg.Filesz])
+			if _, err := unix.Pwrite(im.memfd, buf, memfdOff); err != nil {
+				return fmt.Errorf("segment %d: copy into memfd: %w", i, err)
+			}
+			if _, err := unix.MmapPtr(im.memfd, memfdOff, addr, uintptr(size), prot, unix.MAP_SHARED|unix.MAP_FIXED); err != nil {
+				return fmt.Errorf("segment %d: map %#x bytes from memfd: %w", i, size, err)
+			}
+			im.addRegion(Region{Addr: uintptr(addr), Size: uintptr(size), Prot: prot, fd: im.memfd, offset: memfdOff, shared: true})
+			memfdOff += int64(size)
+			continue
+		}
+
+		if fileEnd > pageStart && seg.Filesz > 0 {
+			size := fileEnd - pageStart
+			off := int64(alignDown(seg.Offset, pageSize))
+			if _, err := unix.MmapPtr(fd, off, addr, uintptr(size), prot, unix.MAP_PRIVATE|unix.MAP_FIXED); err != nil {
+				return fmt.Errorf("segment %d: map %#x bytes at file offset %#x: %w", i, size, off, err)
+			}
+			im.addRegion(Region{Addr: uintptr(addr), Size: uintptr(size), Prot: prot, fd: fd, offset: off})
+		} else {
+			fileEnd = pageStart
+		}
+		if seg.Memsz > seg.Filesz {
+			if err := im.zeroFill(seg, prot, first, fileEnd, memEnd); err != nil {
+				return fmt.Errorf("segment %d: %w", i, err)
+			}
+		}
+	}
+	return nil
+}
+
+// zeroFill clears the bytes between a segment's file part and its memory
+// size: the tail of the last file page, and whole anonymous pages after it.
+func (im *Image) zeroFill(seg Segment, prot int, first, fileEnd, memEnd uint64) error {
+	bssStart := seg.Vaddr + seg.Filesz
+	if tail := fileEnd - bssStart; seg.Filesz > 0 && tail > 0 && tail < pageSize {
+		page := unsafe.Add(im.base, alignDown(bssStart, pageSize)-first)
+		if prot&unix.PROT_WRITE == 0 {
+			if err := mprotect(uintptr(page), pageSize, prot|unix.PROT_WRITE); err != nil {
+				return fmt.Errorf("make the last file page writable to clear it: %w", err)
+			}
+		}
+		clear(unsafe.Slice((*byte)(unsafe.Add(im.base, bssStart-first)), tail))
+		if prot&unix.PROT_WRITE == 0 {
+			if err := mprotect(uintptr(page), pageSize, prot); err != nil {
+				return err
+			}
+		}
+	}
+	if memEnd > fileEnd {
+		addr := unsafe.Add(im.base, fileEnd-first)
+		size := memEnd - fileEnd
+		if _, err := unix.MmapPtr(-1, 0, addr, uintptr(size), prot, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_FIXED); err != nil {
+			return fmt.Errorf("map %#x bytes of zero pages: %w", size, err)
+		}
+		im.addRegion(Region{Addr: uintptr(addr), Size: uintptr(size), Prot: prot, fd: -1})
+	}
+	return nil
+}
+
+// addRegion appends r, trimming the previous region where a segment starts
+// on the page where the last one ended (the later mapping replaced it).
+func (im *Image) addRegion(r Region) {
+	if n := len(im.regions); n > 0 {
+		prev := &im.regions[n-1]
+		if end := prev.Addr + prev.Size; end > r.Addr {
+			prev.Size = r.Addr - prev.Addr
+			if prev.Size == 0 {
+				im.regions = im.regions[:n-1]
+			}
+		}
+	}
+	im.regions = append(im.regions, r)
+}
+
+// applyRelro makes the PT_GNU_RELRO range read-only after relocation, and
+// splits the regions so that a gate restores that protection on entry.
+func (im *Image) applyRelro() error {
+	start, end := im.Spec.Relro[0], im.Spec.Relro[1]
+	if end <= start {
+		return nil
+	}
+	first := alignDown(im.Spec.Segments[0].Vaddr, pageSize)
+	lo := im.Base + uintptr(start-first)
+	hi := im.Base + uintptr(end-first)
+	if err := mprotect(lo, hi-lo, unix.PROT_READ); err != nil {
+		return fmt.Errorf("apply PT_GNU_RELRO at %#x+%#x: %w", lo, hi-lo, err)
+	}
+	var out []Region
+	for _, r := range im.regions {
+		rEnd := r.Addr + r.Size
+		if rEnd <= lo || r.Addr >= hi {
+			out = append(out, r)
+			continue
+		}
+		if r.Addr < lo {
+			out = append(out, Region{Addr: r.Addr, Size: lo - r.Addr, Prot: r.Prot, fd: r.fd, offset: r.offset, shared: r.shared})
+		}
+		mStart, mEnd := max(r.Addr, lo), min(rEnd, hi)
+		out = append(out, Region{Addr: mStart, Size: mEnd - mStart, Prot: unix.PROT_READ, fd: r.fd, offset: r.offset + int64(mStart-r.Addr), shared: r.shared})
+		if rEnd > hi {
+			out = append(out, Region{Addr: hi, Size: rEnd - hi, Prot: r.Prot, fd: r.fd, offset: r.offset + int64(hi-r.Addr), shared: r.shared})
+		}
+	}
+	im.regions = out
+	return nil
+}
+
+func mprotect(addr, size uintptr, prot int) error {
+	_, _, e := unix.Syscall(unix.SYS_MPROTECT, addr, size, uintptr(prot))
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+// Map maps the region again at its address from the file or memfd it was
+// loaded from, with its protection. It fails for anonymous regions and
+// for private writable ones, whose contents would be lost.
+func (r Region) Map() (uintptr, error) {
+	if !r.Remappable() {
+		return 0, fmt.Errorf("region %#x+%#x holds private data that mapping it again would lose", r.Addr, r.Size)
+	}
+	flags := unix.MAP_PRIVATE | unix.MAP_FIXED
+	if r.shared {
+		flags = unix.MAP_SHARED | unix.MAP_FIXED
+	}
+	addr := r.Addr
+	p, err := unix.MmapPtr(r.fd, r.offset, *(*unsafe.Pointer)(unsafe.Pointer(&addr)), r.Size, r.Prot, flags)
+	if err != nil {
+		return 0, fmt.Errorf("map region %#x+%#x: %w", r.Addr, r.Size, err)
+	}
+	return uintptr(p), nil
+}
+
+// Unmap replaces every page of the image with inaccessible, unbacked
+// address space, which keeps the range reserved so that no other mapping
+// can take it. Regions come back with Map; only remappable ones survive.
+func (im *Image) Unmap() error {
+	const flags = unix.MAP_PRIVATE | unix.MAP_ANONYMOUS | unix.MAP_NORESERVE | unix.MAP_FIXED
+	if _, err := unix.MmapPtr(-1, 0, im.base, im.Span, unix.PROT_NONE, flags); err != nil {
+		return fmt.Errorf("unmap image %#x+%#x: %w", im.Base, im.Span, err)
+	}
+	return nil
+}
+
+// Protect sets the protection of every region to prot, or to the region's
+// own protection when prot is negative, tagging the pages with a memory
+// protection key when pkey is not negative.
+func (im *Image) Protect(prot, pkey int) error {
+	for _, r := range im.regions {
+		p := prot
+		if p < 0 {
+			p = r.Prot
+		}
+		var e unix.Errno
+		if pkey >= 0 {
+			_, _, e = unix.Syscall6(unix.SYS_PKEY_MPROTECT, r.Addr, r.Size, uintptr(p), uintptr(pkey), 0, 0)
+		} else {
+			_, _, e = unix.Syscall(unix.SYS_MPROTECT, r.Addr, r.Size, uintptr(p))
+		}
+		if e != 0 {
+			return fmt.Errorf("protect region %#x+%#x: %w", r.Addr, r.Size, e)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,372 @@
+package trampoline
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/decouple-go/decouple/loader"
+)
+
+// Mode selects what a gate does to a library between calls.
+type Mode int
+
+const (
+	// ModeOpen leaves the library accessible; the gate only counts calls
+	// and makes swaps atomic.
+	ModeOpen Mode = iota
+	// ModeProtect sets every page of the library to PROT_NONE between
+	// calls and restores the protections on entry.
+	ModeProtect
+	// ModeUnmap removes the library's pages between calls, keeping only an
+	// inaccessible reservation; data lives in a memfd so it survives.
+	ModeUnmap
+	// ModeKeys tags the library's pages with a memory protection key that
+	// denies access on every thread except inside a call on that thread.
+	ModeKeys
+)
+
+func (m Mode) String() string {
+	switch m {
+	case ModeOpen:
+		return "open"
+	case ModeProtect:
+		return "protect"
+	case ModeUnmap:
+		return "unmap"
+	case ModeKeys:
+		return "keys"
+	}
+	return fmt.Sprintf("Mode(%d)", int(m))
+}
+
+// ParseMode returns the mode named s ("open", "protect", "unmap", "keys").
+func ParseMode(s string) (Mode, error) {
+	for m := ModeOpen; m <= ModeKeys; m++ {
+		if m.String() == s {
+			return m, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown protection mode %q: use open, protect, unmap or keys", s)
+}
+
+// Options configure a gate. The zero value is ModeOpen without linger.
+type Options struct {
+	Mode Mode
+
+	// Linger keeps the library accessible for this long after the last
+	// call returns, so that a burst of calls opens one window. The time
+	// counts as exposed. It has no effect in ModeOpen and ModeKeys.
+	Linger time.Duration
+
+	// DrainTimeout bounds how long a swap waits for calls in flight on the
+	// old image. After it, the old image stays mapped (and is reported),
+	// because unloading it under a running call would crash. Default 30s.
+	DrainTimeout time.Duration
+
+	// Loader options for every image the gate loads.
+	Loader *loader.Options
+}
+
+// ErrClosed is returned by operations on a closed gate.
+var ErrClosed = errors.New("trampoline: gate closed")
+
+// image is one loaded version of the library under a gate.
+type image struct {
+	img     *loader.Image
+	regions []loader.Region
+	addrs   atomic.Pointer[[]uintptr] // addresses of the registered symbols, by index
+	pkru    uint32                    // PKRU bits to clear inside a call (ModeKeys)
+	w       window
+	loaded  time.Time
+}
+
+// Gate guards one library: every call goes through it, it opens and closes
+// the call windows, and it switches to a new image on Swap.
+type Gate struct {
+	mode   Mode
+	linger time.Duration
+	drain  time.Duration
+	lopts  loader.Options
+	pkey   int
+
+	cur atomic.Pointer[image]
+
+	mu     sync.Mutex // serializes Func, Var, Swap and Close
+	path   string
+	names  []symbolRef
+	closed bool
+
+	created time.Time
+	stats   counters
+}
+
+type symbolRef struct {
+	name string
+	data bool
+}
+
+// Open loads the library at path with the own loader as the gate's first
+// image and closes its window, so that it is reachable only through calls.
+func Open(path string, opts *Options) (*Gate, error) {
+	if opts == nil {
+		opts = &Options{}
+	}
+	g := &Gate{mode: opts.Mode, linger: opts.Linger, drain: opts.DrainTimeout, path: path, pkey: -1, created: time.Now()}
+	if opts.Loader != nil {
+		g.lopts = *opts.Loader
+	}
+	if g.drain <= 0 {
+		g.drain = 30 * time.Second
+	}
+	switch g.mode {
+	case ModeOpen, ModeProtect:
+	case ModeUnmap:
+		g.lopts.DataInMemfd = true
+	case ModeKeys:
+		key, err := allocKey()
+		if err != nil {
+			return nil, fmt.Errorf("open %s: %w", path, err)
+		}
+		g.pkey = key
+	default:
+		return nil, fmt.Errorf("open %s: unknown protection mode %d", path, int(g.mode))
+	}
+
+	im, err := g.load(path)
+	if err != nil {
+		g.freeKey()
+		return nil, err
+	}
+	g.cur.Store(im)
+	return g, nil
+}
+
+// load loads path as a new image, resolves every registered symbol in it
+// and closes its window according to the mode.
+func (g *Gate) load(path string) (*image, error) {
+	li, err := loader.Open(path, &g.lopts)
+	if err != nil {
+		return nil, err
+	}
+	im := &image{img: li, regions: li.Regions(), loaded: time.Now()}
+	im.w.gate, im.w.img = g, im
+
+	addrs := make([]uintptr, len(g.names))
+	var missing []string
+	for i, ref := range g.names {
+		a, err := li.Lookup(ref.name)
+		if err != nil {
+			missing = append(missing, ref.name)
+			continue
+		}
+		addrs[i] = a
+	}
+	if len(missing) > 0 {
+		li.Close()
+		return nil, fmt.Errorf("%s does not export %s, which this program calls: %w", path, strings.Join(missing, ", "), loader.ErrSymbolNotFound)
+	}
+	im.addrs.Store(&addrs)
+
+	if err := g.seal(im); err != nil {
+		li.Close()
+		return nil, fmt.Errorf("seal %s: %w", path, err)
+	}
+	return im, nil
+}
+
+// seal puts a freshly loaded image into the between-calls state.
+func (g *Gate) seal(im *image) error {
+	switch g.mode {
+	case ModeOpen:
+		im.w.state.Store(stateOpen)
+	case ModeProtect:
+		if err := mprotect(im.img.Base, im.img.Span, 0); err != nil {
+			return err
+		}
+		g.stats.mprotects.Add(1)
+	case ModeUnmap:
+		for _, r := range im.regions {
+			if !r.Remappable() {
+				return fmt.Errorf("region %#x+%#x cannot be mapped again after unmapping", r.Addr, r.Size)
+			}
+		}
+		if err := im.img.Unmap(); err != nil {
+			return err
+		}
+		g.stats.mmaps.Add(1)
+	case ModeKeys:
+		if err := im.img.Protect(-1, g.pkey); err != nil {
+			return err
+		}
+		im.pkru = 3 << (2 * uint(g.pkey))
+		im.w.state.Store(stateOpen)
+	}
+	return nil
+}
+
+// enter starts a call on the current image and returns it.
+func (g *Gate) enter() *image {
+	for {
+		im := g.cur.Load()
+		if im == nil {
+			panic(ErrClosed)
+		}
+		if im.w.enter() {
+			g.stats.calls.Add(1)
+			return im
+		}
+	}
+}
+
+// register adds a symbol to the gate and returns its index.
+func (g *Gate) register(name string, data bool) (int, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return 0, ErrClosed
+	}
+	for i, ref := range g.names {
+		if ref.name == name {
+			return i, nil
+		}
+	}
+	im := g.cur.Load()
+	addr, err := im.img.Lookup(name)
+	if err != nil {
+		return 0, err
+	}
+	old := *im.addrs.Load()
+	addrs := make([]uintptr, len(old)+1)
+	copy(addrs, old)
+	addrs[len(old)] = addr
+	im.addrs.Store(&addrs)
+	g.names = append(g.names, symbolRef{name: name, data: data})
+	return len(g.names) - 1, nil
+}
+
+// Path returns the library path the gate watches and reloads from.
+func (g *Gate) Path() string { return g.path }
+
+// Mode returns the gate's protection mode.
+func (g *Gate) Mode() Mode { return g.mode }
+
+// ImageInfo describes one loaded image.
+type ImageInfo struct {
+	Path     string
+	Soname   string
+	BuildID  string
+	SHA256   string
+	Start    uintptr // first byte of the image's address range
+	End      uintptr // first byte after it
+	LoadedAt time.Time
+	LoadTime time.Duration
+}
+
+func (im *image) info() ImageInfo {
+	s := im.img.Spec
+	return ImageInfo{Path: s.Path, Soname: s.Soname, BuildID: s.BuildID, SHA256: s.SHA256,
+		Start: im.img.Base, End: im.img.Base + im.img.Span, LoadedAt: im.loaded, LoadTime: im.img.LoadTime}
+}
+
+// Image describes the image that new calls go to.
+func (g *Gate) Image() ImageInfo {
+	im := g.cur.Load()
+	if im == nil {
+		return ImageInfo{}
+	}
+	return im.info()
+}
+
+// SwapReport describes a completed swap.
+type SwapReport struct {
+	Old, New ImageInfo
+	// Drain is how long the swap waited for calls in flight on the old
+	// image; Drained is false if DrainTimeout passed first, in which case
+	// the old image was left mapped.
+	Drain   time.Duration
+	Drained bool
+	// Carried and NotCarried say what state crossed to the new image: the
+	// gate carries none of the library's own data, since the new image
+	// runs its own initialisers; objects the old image handed out stay
+	// valid only as far as the caller keeps using the old code's format.
+	NotCarried string
+}
+
+// Swap loads the library at path as a new image, checks that it exports
+// every symbol registered on the gate, switches new calls to it, waits for
+// calls in flight on the old image and unloads the old image. On any error
+// before the switch the old image keeps serving and the error says why.
+func (g *Gate) Swap(path string) (SwapReport, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return SwapReport{}, ErrClosed
+	}
+	if _, err := os.Stat(path); err != nil {
+		return SwapReport{}, fmt.Errorf("swap: %w", err)
+	}
+	next, err := g.load(path)
+	if err != nil {
+		return SwapReport{}, fmt.Errorf("swap to %s: %w", path, err)
+	}
+
+	old := g.cur.Swap(next)
+	g.stats.swaps.Add(1)
+	rep := SwapReport{Old: old.info(), New: next.info(),
+		NotCarried: "library globals and heap objects of the old image (the new image starts from its own initial state)"}
+
+	start := time.Now()
+	rep.Drained = g.retire(old)
+	rep.Drain = time.Since(start)
+	return rep, nil
+}
+
+// retire stops new calls on im, waits up to the drain timeout for the calls
+// in flight, then runs its finalisers and unloads it. It reports whether
+// the image was unloaded.
+func (g *Gate) retire(im *image) bool {
+	im.w.state.Or(stateRetired)
+	deadline := time.Now().Add(g.drain)
+	sleep := 50 * time.Microsecond
+	for im.w.state.Load()>>2 != 0 {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(sleep)
+		sleep = min(sleep*2, 10*time.Millisecond)
+	}
+	if err := im.w.makeAccessible(); err != nil {
+		return false
+	}
+	if g.mode == ModeKeys {
+		// Finalisers run outside a gate call, so the pages need key 0.
+		if err := im.img.Protect(-1, 0); err != nil {
+			return false
+		}
+	}
+	im.img.Close()
+	return true
+}
+
+// Close unloads the current image after the calls in flight return. Calls
+// made after Close panic with ErrClosed.
+func (g *Gate) Close() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return nil
+	}
+	g.closed = true
+	im := g.cur.Swap(nil)
+	var err error
+	if im != nil && !g.retire(im) {
+		err = fmt.Errorf("close %s: calls still in flight after %v; the image stays mapped", g.path, g.drain)
+	}
+	g.freeKey()
+	return err
+}

@@ -1,0 +1,66 @@
+package trampoline
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+type counters struct {
+	calls      atomic.Uint64
+	windows    atomic.Uint64
+	mprotects  atomic.Uint64
+	mmaps      atomic.Uint64
+	swaps      atomic.Uint64
+	accessible atomic.Int64 // nanoseconds of closed windows
+}
+
+// Stats are a gate's counters since it was opened.
+type Stats struct {
+	Mode      Mode
+	Calls     uint64 // calls that entered the gate
+	InFlight  int64  // calls running now on the current image
+	Windows   uint64 // call windows opened
+	Mprotects uint64 // mprotect calls made by the gate
+	Mmaps     uint64 // mmap calls made by the gate (ModeUnmap)
+	Swaps     uint64
+
+	Wall       time.Duration // time since the gate was opened
+	Accessible time.Duration // time in which some call window was open
+	// Exposure is Accessible divided by Wall. In ModeOpen it is 1. In
+	// ModeKeys the library is accessible only to the thread inside a call,
+	// which the gate does not time per thread, so Exposure is 0 there and
+	// the pages stay executable (protection keys never stop instruction
+	// fetch).
+	Exposure float64
+}
+
+// Stats returns the gate's counters.
+func (g *Gate) Stats() Stats {
+	s := Stats{
+		Mode:      g.mode,
+		Calls:     g.stats.calls.Load(),
+		Windows:   g.stats.windows.Load(),
+		Mprotects: g.stats.mprotects.Load(),
+		Mmaps:     g.stats.mmaps.Load(),
+		Swaps:     g.stats.swaps.Load(),
+		Wall:      time.Since(g.created),
+	}
+	im := g.cur.Load()
+	if im != nil {
+		s.InFlight = im.w.state.Load() >> 2
+	}
+	switch g.mode {
+	case ModeOpen:
+		s.Accessible = s.Wall
+	case ModeKeys:
+	default:
+		s.Accessible = time.Duration(g.stats.accessible.Load())
+		if im != nil {
+			s.Accessible += im.w.openTime()
+		}
+	}
+	if s.Wall > 0 {
+		s.Exposure = float64(s.Accessible) / float64(s.Wall)
+	}
+	return s
+}

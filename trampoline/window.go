@@ -1,0 +1,241 @@
+package trampoline
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Bits of window.state. The count of calls in flight sits above them.
+const (
+	stateOpen    = 1 << 0 // the image is accessible
+	stateRetired = 1 << 1 // the image was swapped out; no new call may enter
+	countOne     = 1 << 2
+)
+
+// window tracks the calls in flight on one image and whether the image is
+// accessible. In ModeOpen the image is always accessible and the count is
+// kept with plain atomic adds. In ModeProtect and ModeUnmap the open bit
+// and the count change together in one compare-and-swap, so that the last
+// exit can close the window only while no other call has entered, and a
+// new call finds a closed window only after it is fully closed.
+type window struct {
+	state atomic.Int64
+
+	mu       sync.Mutex // serializes opening and closing
+	openedAt time.Time  // start of the current window
+	lastExit atomic.Int64
+	timer    *time.Timer
+
+	gate *Gate
+	img  *image
+}
+
+// enter counts a call on the image and makes the image accessible. It
+// returns false when the image has been retired by a swap; the caller then
+// retries on the gate's current image.
+func (w *window) enter() bool {
+	if w.gate.mode == ModeOpen || w.gate.mode == ModeKeys {
+		v := w.state.Add(countOne)
+		if v&stateRetired != 0 {
+			w.state.Add(-countOne)
+			return false
+		}
+		return true
+	}
+	for {
+		v := w.state.Load()
+		if v&stateRetired != 0 {
+			return false
+		}
+		if v&stateOpen == 0 {
+			break
+		}
+		if w.state.CompareAndSwap(v, v+countOne) {
+			return true
+		}
+	}
+	return w.enterSlow()
+}
+
+func (w *window) enterSlow() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for {
+		v := w.state.Load()
+		if v&stateRetired != 0 {
+			return false
+		}
+		if v&stateOpen != 0 {
+			if w.state.CompareAndSwap(v, v+countOne) {
+				return true
+			}
+			continue
+		}
+		// Closed: no call is in flight and no fast path can change the
+		// state until the open bit is set, which happens here under mu.
+		if err := w.openLocked(); err != nil {
+			// The pages cannot be made accessible; calling would fault.
+			panic(fmt.Sprintf("trampoline: open the call window of %s: %v", w.img.img.Spec.Path, err))
+		}
+		w.state.Store(v | stateOpen + countOne)
+		return true
+	}
+}
+
+// exit ends a call started by a successful enter.
+func (w *window) exit() {
+	if w.gate.mode == ModeOpen || w.gate.mode == ModeKeys {
+		w.state.Add(-countOne)
+		return
+	}
+	for {
+		v := w.state.Load()
+		if v>>2 <= 1 {
+			break
+		}
+		if w.state.CompareAndSwap(v, v-countOne) {
+			return
+		}
+	}
+	w.exitSlow()
+}
+
+func (w *window) exitSlow() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for {
+		v := w.state.Load()
+		if v>>2 > 1 {
+			if w.state.CompareAndSwap(v, v-countOne) {
+				return
+			}
+			continue
+		}
+		// Last call out.
+		if w.gate.linger > 0 && v&stateRetired == 0 {
+			if !w.state.CompareAndSwap(v, v-countOne) {
+				continue
+			}
+			w.lastExit.Store(time.Now().UnixNano())
+			if w.timer == nil {
+				w.timer = time.AfterFunc(w.gate.linger, w.lingerExpired)
+			}
+			return
+		}
+		if !w.state.CompareAndSwap(v, v&stateRetired) {
+			continue
+		}
+		w.closeLocked()
+		return
+	}
+}
+
+// lingerExpired closes a lingering window once it has been idle for the
+// linger time, or waits again.
+func (w *window) lingerExpired() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.timer = nil
+	v := w.state.Load()
+	if v&stateOpen == 0 {
+		return
+	}
+	wait := w.gate.linger
+	if v>>2 == 0 {
+		idle := time.Duration(time.Now().UnixNano() - w.lastExit.Load())
+		if idle >= w.gate.linger && w.state.CompareAndSwap(v, v&stateRetired) {
+			w.closeLocked()
+			return
+		}
+		wait = max(w.gate.linger-idle, time.Millisecond)
+	}
+	w.timer = time.AfterFunc(wait, w.lingerExpired)
+}
+
+// openLocked makes every region accessible again with the protection the
+// library expects.
+func (w *window) openLocked() error {
+	g := w.gate
+	for _, r := range w.img.regions {
+		switch g.mode {
+		case ModeUnmap:
+			if _, err := r.Map(); err != nil {
+				return err
+			}
+			g.stats.mmaps.Add(1)
+		default:
+			if err := mprotect(r.Addr, r.Size, r.Prot); err != nil {
+				return err
+			}
+			g.stats.mprotects.Add(1)
+		}
+	}
+	w.openedAt = time.Now()
+	g.stats.windows.Add(1)
+	return nil
+}
+
+// closeLocked makes the whole image inaccessible with one system call.
+func (w *window) closeLocked() {
+	g := w.gate
+	im := w.img.img
+	switch g.mode {
+	case ModeUnmap:
+		if err := im.Unmap(); err != nil {
+			panic(fmt.Sprintf("trampoline: unmap %s: %v", im.Spec.Path, err))
+		}
+		g.stats.mmaps.Add(1)
+	default:
+		if err := mprotect(im.Base, im.Span, unix.PROT_NONE); err != nil {
+			panic(fmt.Sprintf("trampoline: protect %s: %v", im.Spec.Path, err))
+		}
+		g.stats.mprotects.Add(1)
+	}
+	g.stats.accessible.Add(int64(time.Since(w.openedAt)))
+}
+
+// makeAccessible opens the window of a retired, drained image for good, so
+// that its finalisers can run.
+func (w *window) makeAccessible() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.timer != nil {
+		w.timer.Stop()
+		w.timer = nil
+	}
+	v := w.state.Load()
+	if v&stateOpen != 0 {
+		if w.gate.mode != ModeOpen && w.gate.mode != ModeKeys {
+			w.gate.stats.accessible.Add(int64(time.Since(w.openedAt)))
+		}
+		return nil
+	}
+	if err := w.openLocked(); err != nil {
+		return err
+	}
+	w.gate.stats.accessible.Add(int64(time.Since(w.openedAt)))
+	w.state.Store(v | stateOpen)
+	return nil
+}
+
+// openTime returns how long the current window has been open, or 0.
+func (w *window) openTime() time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.state.Load()&stateOpen == 0 || w.gate.mode == ModeOpen || w.gate.mode == ModeKeys {
+		return 0
+	}
+	return time.Since(w.openedAt)
+}
+
+func mprotect(addr, size uintptr, prot int) error {
+	_, _, e := unix.Syscall(unix.SYS_MPROTECT, addr, size, uintptr(prot))
+	if e != 0 {
+		return fmt.Errorf("mprotect %#x+%#x: %w", addr, size, e)
+	}
+	return nil
+}

@@ -1,0 +1,5 @@
+package trampoline
+
+import "runtime"
+
+func runtimeGosched() { runtime.Gosched() }

@@ -17,6 +17,7 @@ var system struct {
 	err     error
 	dlvsym  uintptr
 	dlsym   uintptr
+	dlinfo  uintptr
 	environ uintptr // address of libc's environ variable
 }
 
@@ -30,7 +31,7 @@ func systemLoader() error {
 		for _, s := range []struct {
 			name string
 			addr *uintptr
-		}{{"dlvsym", &system.dlvsym}, {"dlsym", &system.dlsym}, {"environ", &system.environ}} {
+		}{{"dlvsym", &system.dlvsym}, {"dlsym", &system.dlsym}, {"dlinfo", &system.dlinfo}, {"environ", &system.environ}} {
 			if *s.addr, err = purego.Dlsym(libc, s.name); err != nil {
 				system.err = fmt.Errorf("find %s in the C library: %w", s.name, err)
 				return

@@ -20,6 +20,10 @@ type Options struct {
 	// instead of private anonymous memory, so that their contents survive
 	// while the image is unmapped between calls.
 	DataInMemfd bool
+
+	// Backend selects the own loader, the system loader, or the own
+	// loader with a fallback to the system loader (the default).
+	Backend Backend
 }
 
 // Region is one page-aligned range of an image with a single protection.
@@ -54,9 +58,16 @@ type Image struct {
 	Span     uintptr // bytes reserved for the image
 	LoadTime time.Duration
 	Deps     []Dependency
+	Backend  Backend // BackendOwn or BackendSystem
+	Fallback string  // why BackendAuto chose the system loader, or ""
 
 	base    unsafe.Pointer
 	regions []Region
+	ehFrame uintptr // registered .eh_frame address, 0 when none
+	handle  uintptr // dlopen handle of a system-loaded image
+	// keepReadable is a page range that must stay readable between calls
+	// (a system-loaded image's TLS initialization image); empty if none.
+	keepReadable [2]uintptr
 	file    *os.File
 	memfd   int
 
@@ -90,8 +101,8 @@ func (s *Spec) CheckOwnLoader() error {
 		return notSupported(s.Path, "initial-exec TLS", "DF_STATIC_TLS needs space in the static TLS block that the system loader sized at program start; load it with the system backend")
 	case f.TLS:
 		return notSupported(s.Path, "thread-local storage (PT_TLS)", "the own loader does not set up TLS blocks; load it with the system backend")
-	case f.CXX:
-		return notSupported(s.Path, "C++ exception unwinding", "the unwinder finds unwind tables through the system loader's list of objects; load it with the system backend")
+	case f.CXX && s.EHFrame == 0:
+		return notSupported(s.Path, "C++ without unwind tables", "the library has no PT_GNU_EH_FRAME, so exceptions could not unwind through it; load it with the system backend")
 	}
 	for i, r := range s.Relocs {
 		switch r.Type {
@@ -111,12 +122,23 @@ func Load(spec *Spec, opts *Options) (*Image, error) {
 	if opts == nil {
 		opts = &Options{}
 	}
-	if err := spec.CheckOwnLoader(); err != nil {
-		return nil, fmt.Errorf("load: %w", err)
+	switch opts.Backend {
+	case BackendSystem:
+		return loadSystem(spec, "")
+	case BackendAuto:
+		if b, reason := spec.ChooseBackend(); b == BackendSystem {
+			return loadSystem(spec, reason)
+		}
+	case BackendOwn:
+		if err := spec.CheckOwnLoader(); err != nil {
+			return nil, fmt.Errorf("load: %w", err)
+		}
+	default:
+		return nil, fmt.Errorf("load %s: unknown backend %d", spec.Path, int(opts.Backend))
 	}
 	start := time.Now()
 
-	im := &Image{Spec: spec, memfd: -1}
+	im := &Image{Spec: spec, Backend: BackendOwn, memfd: -1}
 	if err := im.load(opts); err != nil {
 		im.release()
 		return nil, fmt.Errorf("load %s: %w", spec.Path, err)
@@ -154,6 +176,9 @@ func (im *Image) load(opts *Options) error {
 		return err
 	}
 	if err := im.applyRelro(); err != nil {
+		return err
+	}
+	if err := im.registerFrames(); err != nil {
 		return err
 	}
 	im.runInit()
@@ -210,6 +235,9 @@ func (im *Image) Lookup(name string) (uintptr, error) {
 // LookupVersion returns the address of name at the given version; an
 // empty version selects the default one.
 func (im *Image) LookupVersion(name, version string) (uintptr, error) {
+	if im.Backend == BackendSystem {
+		return im.lookupSystem(name, version)
+	}
 	idx, err := im.Spec.findExport(name, version)
 	if err != nil {
 		return 0, err
@@ -255,7 +283,12 @@ func (s *Spec) findExport(name, version string) (int, error) {
 // call into the library is running or will start. Close is idempotent.
 func (im *Image) Close() error {
 	im.closeOnce.Do(func() {
+		if im.Backend == BackendSystem {
+			im.closeErr = im.closeSystem()
+			return
+		}
 		im.runFini()
+		im.deregisterFrames()
 		im.closeErr = im.release()
 	})
 	return im.closeErr
@@ -265,6 +298,7 @@ func (im *Image) Close() error {
 // running any library code.
 func (im *Image) release() error {
 	var errs []error
+	im.deregisterFrames()
 	if im.base != nil {
 		if err := unix.MunmapPtr(im.base, im.Span); err != nil {
 			errs = append(errs, fmt.Errorf("unmap %#x+%#x: %w", im.Base, im.Span, err))

@@ -264,3 +264,28 @@ func (im *Image) Protect(prot, pkey int) error {
 	}
 	return nil
 }
+
+// Seal makes the image inaccessible between calls and returns the number
+// of mprotect calls it made. An own-loader image is one reserved range, so
+// one call covers it. A system-loaded image is protected region by region,
+// because the system loader may leave holes between segments, and the
+// pages of its TLS initialization image stay readable (see markTLSImage).
+func (im *Image) Seal() (int, error) {
+	if im.Backend != BackendSystem {
+		return 1, mprotect(im.Base, im.Span, unix.PROT_NONE)
+	}
+	n := 0
+	for _, r := range im.regions {
+		if err := mprotect(r.Addr, r.Size, unix.PROT_NONE); err != nil {
+			return n, fmt.Errorf("protect region %#x+%#x: %w", r.Addr, r.Size, err)
+		}
+		n++
+	}
+	if k := im.keepReadable; k[1] > k[0] {
+		if err := mprotect(k[0], k[1]-k[0], unix.PROT_READ); err != nil {
+			return n, fmt.Errorf("keep the TLS initialization image readable: %w", err)
+		}
+		n++
+	}
+	return n, nil
+}

@@ -103,6 +103,10 @@ type Spec struct {
 	// RelocCounts counts relocation records by type.
 	RelocCounts map[elf.R_X86_64]int
 
+	// EHFrame is the address of the .eh_frame unwind tables, found
+	// through PT_GNU_EH_FRAME; 0 when absent.
+	EHFrame uint64
+
 	Init      uint64   // DT_INIT, 0 when absent
 	InitArray []uint64 // addresses of the DT_INIT_ARRAY slots
 	Fini      uint64   // DT_FINI
@@ -166,8 +170,9 @@ type parser struct {
 	data []byte
 	spec *Spec
 
-	dyn    map[elf.DynTag][]uint64
-	strtab []byte
+	dyn        map[elf.DynTag][]uint64
+	strtab     []byte
+	ehFrameHdr uint64
 }
 
 func (p *parser) errf(off int64, format string, args ...any) error {
@@ -202,6 +207,35 @@ func (p *parser) parse() error {
 	}
 	p.parseBuildID()
 	p.detectCXX()
+	return p.parseEHFrameHdr()
+}
+
+// parseEHFrameHdr reads the address of .eh_frame from the header that
+// PT_GNU_EH_FRAME points to (.eh_frame_hdr): a version byte, the pointer
+// encoding, two more encodings, then the encoded pointer.
+func (p *parser) parseEHFrameHdr() error {
+	if p.ehFrameHdr == 0 {
+		return nil
+	}
+	off, err := p.fileOffset(p.ehFrameHdr, 8, "PT_GNU_EH_FRAME")
+	if err != nil {
+		return err
+	}
+	if p.data[off] != 1 {
+		return p.errf(int64(off), ".eh_frame_hdr version %d, want 1", p.data[off])
+	}
+	field := p.ehFrameHdr + 4
+	switch enc := p.data[off+1]; enc {
+	case 0x1b: // DW_EH_PE_pcrel | DW_EH_PE_sdata4
+		p.spec.EHFrame = field + uint64(int64(int32(p.u32(off+4))))
+	case 0x03: // DW_EH_PE_udata4, relative to the image base in a shared object
+		p.spec.EHFrame = uint64(p.u32(off + 4))
+	default:
+		return notSupported(p.name, fmt.Sprintf(".eh_frame_hdr pointer encoding %#x", enc), "only pcrel sdata4 and udata4 are decoded")
+	}
+	if _, ok := p.inImage(p.spec.EHFrame, 4); !ok {
+		return p.errf(int64(off), ".eh_frame address %#x lies outside the image", p.spec.EHFrame)
+	}
 	return nil
 }
 
@@ -309,6 +343,7 @@ func (p *parser) parseProgHeaders(phoff, phnum uint64) error {
 			s.Features.TLS = true
 		case elf.PT_GNU_EH_FRAME:
 			s.Features.EHFrame = true
+			p.ehFrameHdr = ph.Vaddr
 		case elf.PT_INTERP:
 			s.Features.Executable = true
 		}

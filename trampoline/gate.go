@@ -185,11 +185,15 @@ func (g *Gate) seal(im *image) error {
 	case ModeOpen:
 		im.w.state.Store(stateOpen)
 	case ModeProtect:
-		if err := mprotect(im.img.Base, im.img.Span, 0); err != nil {
+		n, err := im.img.Seal()
+		if err != nil {
 			return err
 		}
-		g.stats.mprotects.Add(1)
+		g.stats.mprotects.Add(uint64(n))
 	case ModeUnmap:
+		if im.img.Backend == loader.BackendSystem {
+			return fmt.Errorf("mode unmap needs the own loader, which keeps the data in a memfd; %s was loaded by the system loader (%s): %w", im.img.Spec.Path, im.img.Fallback, loader.ErrNotSupported)
+		}
 		for _, r := range im.regions {
 			if !r.Remappable() {
 				return fmt.Errorf("region %#x+%#x cannot be mapped again after unmapping", r.Addr, r.Size)
@@ -200,6 +204,9 @@ func (g *Gate) seal(im *image) error {
 		}
 		g.stats.mmaps.Add(1)
 	case ModeKeys:
+		if im.img.Backend == loader.BackendSystem {
+			return fmt.Errorf("mode keys needs the own loader: the system loader's own code reads %s outside gate calls (%s): %w", im.img.Spec.Path, im.img.Fallback, loader.ErrNotSupported)
+		}
 		if err := im.img.Protect(-1, g.pkey); err != nil {
 			return err
 		}
@@ -235,8 +242,14 @@ func (g *Gate) register(name string, data bool) (int, error) {
 			return i, nil
 		}
 	}
+	// A lookup may read the library's pages (dlsym on a system-loaded
+	// image) or run its code (an IFUNC resolver), so it runs in a window.
 	im := g.cur.Load()
+	if !im.w.enter() {
+		return 0, fmt.Errorf("image retired during registration")
+	}
 	addr, err := im.img.Lookup(name)
+	im.w.exit()
 	if err != nil {
 		return 0, err
 	}
@@ -330,7 +343,11 @@ func (g *Gate) Swap(path string) (SwapReport, error) {
 // in flight, then runs its finalisers and unloads it. It reports whether
 // the image was unloaded.
 func (g *Gate) retire(im *image) bool {
+	// The bit is set under the window's lock, because enterSlow stores
+	// the whole state word under that lock and would otherwise lose it.
+	im.w.mu.Lock()
 	im.w.state.Or(stateRetired)
+	im.w.mu.Unlock()
 	deadline := time.Now().Add(g.drain)
 	sleep := 50 * time.Microsecond
 	for im.w.state.Load()>>2 != 0 {

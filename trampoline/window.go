@@ -190,10 +190,11 @@ func (w *window) closeLocked() {
 		}
 		g.stats.mmaps.Add(1)
 	default:
-		if err := mprotect(im.Base, im.Span, unix.PROT_NONE); err != nil {
+		n, err := im.Seal()
+		if err != nil {
 			panic(fmt.Sprintf("trampoline: protect %s: %v", im.Spec.Path, err))
 		}
-		g.stats.mprotects.Add(1)
+		g.stats.mprotects.Add(uint64(n))
 	}
 	g.stats.accessible.Add(int64(time.Since(w.openedAt)))
 }

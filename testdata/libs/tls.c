@@ -11,8 +11,20 @@
  *
  * Exported:
  *   __thread long tg_counter     the counter, 0 in every new thread.
- *   long tg_next(void)           increments this thread's counter and returns
+ *   __thread long tg_seed_value TLS_MODEL = 4242;
+
+long tg_seed(void)
+{
+	return tg_seed_value++;
+}
+
+long tg_next(void)           increments this thread's counter and returns
  *                                the new value: 1, 2, 3, ... per thread.
+ *   long tg_seed(void)           returns this thread's copy of an initialised
+ *                                thread-local variable (4242 in a new thread),
+ *                                so the library has a TLS initialization image
+ *                                (.tdata) that the system loader copies into
+ *                                every new thread.
  */
 #ifdef TLS_INITIAL_EXEC
 #define TLS_MODEL __attribute__((tls_model("initial-exec")))
@@ -23,6 +35,13 @@
 /* The variable is exported with default visibility so that the compiler uses
  * the general dynamic model. A static variable would get local dynamic. */
 __thread long tg_counter TLS_MODEL;
+
+__thread long tg_seed_value TLS_MODEL = 4242;
+
+long tg_seed(void)
+{
+	return tg_seed_value++;
+}
 
 long tg_next(void)
 {

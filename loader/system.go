@@ -1,0 +1,195 @@
+package loader
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+	"unsafe"
+
+	"github.com/ebitengine/purego"
+	"golang.org/x/sys/unix"
+
+	"github.com/decouple-go/decouple/internal/ccall"
+)
+
+// Backend selects who maps a library.
+type Backend int
+
+const (
+	// BackendAuto uses the own loader and falls back to the system loader
+	// when the own loader does not support a feature of the library; the
+	// image records the reason in Fallback.
+	BackendAuto Backend = iota
+	// BackendOwn uses only the own loader.
+	BackendOwn
+	// BackendSystem maps the library with the system's dlopen. The gates
+	// still protect its segments, but the library is placed where the
+	// system loader puts it and shares its symbol scope rules.
+	BackendSystem
+)
+
+func (b Backend) String() string {
+	switch b {
+	case BackendAuto:
+		return "auto"
+	case BackendOwn:
+		return "own"
+	case BackendSystem:
+		return "system"
+	}
+	return fmt.Sprintf("Backend(%d)", int(b))
+}
+
+// ParseBackend returns the backend named s ("auto", "own", "system").
+func ParseBackend(s string) (Backend, error) {
+	for b := BackendAuto; b <= BackendSystem; b++ {
+		if b.String() == s {
+			return b, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown loader backend %q: use auto, own or system", s)
+}
+
+// ChooseBackend returns the backend BackendAuto would use for the spec,
+// and the reason when that is the system loader.
+func (s *Spec) ChooseBackend() (Backend, string) {
+	if err := s.CheckOwnLoader(); err != nil {
+		return BackendSystem, err.Error()
+	}
+	return BackendOwn, ""
+}
+
+// The link_map of glibc starts with l_addr, the difference between the
+// addresses in the file and in memory.
+const rtldDILinkmap = 2
+
+// loadSystem maps spec's library with dlopen. It opens the file itself and
+// passes /proc/self/fd/N, so that the system loader maps exactly the file
+// that was parsed and admitted, and does not return an earlier image whose
+// name matches (glibc reuses an already loaded object of the same path).
+func loadSystem(spec *Spec, reason string) (*Image, error) {
+	start := time.Now()
+	if f := spec.Features; f.Executable || f.ExecStack {
+		// glibc would make every thread stack executable for the library.
+		return nil, fmt.Errorf("load: %w", spec.CheckOwnLoader())
+	}
+	if err := systemLoader(); err != nil {
+		return nil, err
+	}
+	file, err := os.Open(spec.Path)
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", spec.Path, err)
+	}
+	im := &Image{Spec: spec, Backend: BackendSystem, Fallback: reason, memfd: -1, file: file}
+	if err := im.checkSameFile(); err != nil {
+		file.Close()
+		return nil, fmt.Errorf("load %s: %w", spec.Path, err)
+	}
+
+	h, err := purego.Dlopen(fmt.Sprintf("/proc/self/fd/%d", file.Fd()), purego.RTLD_NOW|purego.RTLD_LOCAL)
+	if err != nil {
+		file.Close()
+		return nil, fmt.Errorf("load %s with the system loader: %w", spec.Path, err)
+	}
+	im.handle = h
+
+	var linkMap uintptr
+	if rc := ccall.Call3(system.dlinfo, 0, h, rtldDILinkmap, uintptr(unsafe.Pointer(&linkMap))); rc != 0 || linkMap == 0 {
+		im.closeSystem()
+		return nil, fmt.Errorf("load %s: dlinfo(RTLD_DI_LINKMAP) failed", spec.Path)
+	}
+	lAddr := **(**uintptr)(unsafe.Pointer(&linkMap))
+	first := alignDown(spec.Segments[0].Vaddr, pageSize)
+	im.Base = lAddr + uintptr(first)
+	im.Span = uintptr(spec.Span)
+	im.base = *(*unsafe.Pointer)(unsafe.Pointer(&im.Base))
+	im.systemRegions()
+	im.LoadTime = time.Since(start)
+	return im, nil
+}
+
+// systemRegions describes the segments the system loader mapped, with
+// the protections it gave them (PT_GNU_RELRO read-only).
+func (im *Image) systemRegions() {
+	first := alignDown(im.Spec.Segments[0].Vaddr, pageSize)
+	for _, seg := range im.Spec.Segments {
+		start := alignDown(seg.Vaddr, pageSize)
+		end := alignUp(seg.Vaddr+seg.Memsz, pageSize)
+		im.addRegion(Region{Addr: im.Base + uintptr(start-first), Size: uintptr(end - start), Prot: protFlags(seg.Flags), fd: -1})
+	}
+	im.markTLSImage()
+	if r := im.Spec.Relro; r[1] > r[0] {
+		lo, hi := im.Base+uintptr(r[0]-first), im.Base+uintptr(r[1]-first)
+		var out []Region
+		for _, reg := range im.regions {
+			end := reg.Addr + reg.Size
+			if end <= lo || reg.Addr >= hi {
+				out = append(out, reg)
+				continue
+			}
+			if reg.Addr < lo {
+				out = append(out, Region{Addr: reg.Addr, Size: lo - reg.Addr, Prot: reg.Prot, fd: -1})
+			}
+			mStart, mEnd := max(reg.Addr, lo), min(end, hi)
+			out = append(out, Region{Addr: mStart, Size: mEnd - mStart, Prot: unix.PROT_READ, fd: -1})
+			if end > hi {
+				out = append(out, Region{Addr: hi, Size: end - hi, Prot: reg.Prot, fd: -1})
+			}
+		}
+		im.regions = out
+	}
+}
+
+// lookupSystem finds an export of a system-loaded image with dlvsym or
+// dlsym on its handle.
+func (im *Image) lookupSystem(name, version string) (uintptr, error) {
+	if _, err := im.Spec.findExport(name, version); err != nil {
+		return 0, err
+	}
+	cname := cstring(name)
+	defer keepAlive(cname)
+	var addr uintptr
+	if version != "" {
+		cver := cstring(version)
+		defer keepAlive(cver)
+		addr = ccall.Call3(system.dlvsym, 0, im.handle, uintptr(unsafe.Pointer(&cname[0])), uintptr(unsafe.Pointer(&cver[0])))
+	} else {
+		addr = ccall.Call2(system.dlsym, 0, im.handle, uintptr(unsafe.Pointer(&cname[0])))
+	}
+	if addr == 0 {
+		return 0, fmt.Errorf("%s: %s: %w", im.Spec.Path, name, ErrSymbolNotFound)
+	}
+	return addr, nil
+}
+
+// closeSystem runs the library's finalisers through dlclose. A library
+// marked DF_1_NODELETE stays mapped, as the system loader decides.
+func (im *Image) closeSystem() error {
+	var err error
+	if im.handle != 0 {
+		if e := purego.Dlclose(im.handle); e != nil {
+			err = fmt.Errorf("dlclose %s: %w", im.Spec.Path, e)
+		}
+		im.handle = 0
+	}
+	if im.file != nil {
+		im.file.Close()
+		im.file = nil
+	}
+	return errors.Join(err)
+}
+
+// markTLSImage keeps the pages holding the PT_TLS initialization image
+// readable between calls: glibc copies that image into the TLS block of
+// every new thread when it creates the thread, outside any call.
+func (im *Image) markTLSImage() {
+	t := im.Spec.TLS
+	if t == nil || t.Filesz == 0 {
+		return
+	}
+	first := alignDown(im.Spec.Segments[0].Vaddr, pageSize)
+	lo := im.Base + uintptr(alignDown(t.Vaddr, pageSize)-first)
+	hi := im.Base + uintptr(alignUp(t.Vaddr+t.Filesz, pageSize)-first)
+	im.keepReadable = [2]uintptr{lo, hi}
+}

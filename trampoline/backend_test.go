@@ -1,0 +1,74 @@
+package trampoline
+
+import (
+	"errors"
+	"runtime"
+	"sync"
+	"testing"
+
+	"github.com/decouple-go/decouple/internal/testlibs"
+	"github.com/decouple-go/decouple/loader"
+)
+
+// A library with thread-local storage falls back to the system loader;
+// the gate still protects it, and threads created while it is protected
+// start normally because its TLS initialization image stays readable.
+func TestProtectSystemBackendTLS(t *testing.T) {
+	for _, name := range []string{"libtlsie.so", "libtlsgd.so"} {
+		t.Run(name, func(t *testing.T) {
+			g, err := Open(testlibs.Path(t, name), &Options{Mode: ModeProtect})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer g.Close()
+			next, err := g.Func("tg_next")
+			if err != nil {
+				t.Fatal(err)
+			}
+			seed, err := g.Func("tg_seed")
+			if err != nil {
+				t.Fatal(err)
+			}
+			const threads = 16
+			var wg, locked sync.WaitGroup
+			start := make(chan struct{})
+			results := make(chan [2]uintptr, threads)
+			locked.Add(threads)
+			for range threads {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					// Each goroutine keeps its thread locked until all are
+					// locked, so the runtime must start new threads while
+					// the library is sealed.
+					runtime.LockOSThread()
+					defer runtime.UnlockOSThread()
+					locked.Done()
+					<-start
+					if got := seed.Call0(); got != 4242 {
+						t.Errorf("tg_seed() in a new thread = %d, want 4242 from the TLS initialization image", got)
+					}
+					a := next.Call0()
+					b := next.Call0()
+					results <- [2]uintptr{a, b}
+				}()
+			}
+			locked.Wait()
+			close(start)
+			wg.Wait()
+			close(results)
+			for r := range results {
+				if r[1] != r[0]+1 {
+					t.Errorf("tg_next() on one thread returned %d then %d, want consecutive values", r[0], r[1])
+				}
+			}
+		})
+	}
+}
+
+func TestUnmapRejectsSystemBackend(t *testing.T) {
+	_, err := Open(testlibs.Path(t, "libtlsgd.so"), &Options{Mode: ModeUnmap})
+	if !errors.Is(err, loader.ErrNotSupported) {
+		t.Fatalf("Open in ModeUnmap of a system-loaded library: error %v, want one matching loader.ErrNotSupported", err)
+	}
+}

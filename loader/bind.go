@@ -3,6 +3,9 @@ package loader
 import (
 	"debug/elf"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"unsafe"
 
@@ -41,13 +44,24 @@ func systemLoader() error {
 	return system.err
 }
 
-// bindDependencies opens every DT_NEEDED library through the system loader,
-// which shares one copy of each with the rest of the process.
-func (im *Image) bindDependencies() error {
+// bindDependencies opens every DT_NEEDED library: those named in
+// opts.Isolate with the own loader, each in a range of its own, and the
+// rest through the system loader, which shares one copy of each with the
+// rest of the process. chain lists the libraries being loaded above this
+// one, to detect DT_NEEDED cycles.
+func (im *Image) bindDependencies(opts *Options, chain []string) error {
 	if err := systemLoader(); err != nil {
 		return err
 	}
 	for _, name := range im.Spec.Needed {
+		if opts.isolated(name) {
+			dep, err := im.loadIsolated(name, opts, chain)
+			if err != nil {
+				return err
+			}
+			im.Deps = append(im.Deps, Dependency{Name: name, How: "own loader", Path: dep.Spec.Path, Image: dep})
+			continue
+		}
 		h, err := purego.Dlopen(name, purego.RTLD_NOW|purego.RTLD_LOCAL)
 		if err != nil {
 			return fmt.Errorf("dependency %s: %w", name, err)
@@ -57,7 +71,64 @@ func (im *Image) bindDependencies() error {
 	return nil
 }
 
+// isolated reports whether the dependency name is to be loaded with the
+// own loader.
+func (o *Options) isolated(name string) bool {
+	for _, n := range o.Isolate {
+		if n == name || n == "*" {
+			return true
+		}
+	}
+	return false
+}
+
+// loadIsolated finds the dependency name next to the library, then in
+// LibraryDirs, and loads it with the own loader.
+func (im *Image) loadIsolated(name string, opts *Options, chain []string) (*Image, error) {
+	for _, c := range chain {
+		if c == name {
+			return nil, formatErrorf(im.Spec.Path, -1, "DT_NEEDED cycle: %s -> %s", strings.Join(chain, " -> "), name)
+		}
+	}
+	path, err := findDependency(name, filepath.Dir(im.Spec.Path))
+	if err != nil {
+		return nil, fmt.Errorf("dependency %s: %w", name, err)
+	}
+	spec, err := Parse(path)
+	if err != nil {
+		return nil, fmt.Errorf("dependency %s: %w", name, err)
+	}
+	if err := spec.CheckOwnLoader(); err != nil {
+		return nil, fmt.Errorf("dependency %s cannot be isolated: %w", name, err)
+	}
+	dep, err := load(spec, opts, chain)
+	if err != nil {
+		return nil, fmt.Errorf("dependency %s: %w", name, err)
+	}
+	return dep, nil
+}
+
+// LibraryDirs are the folders searched for a dependency loaded with the
+// own loader when it is not next to the library that needs it.
+var LibraryDirs = []string{"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib"}
+
+func findDependency(name, dir string) (string, error) {
+	if strings.ContainsRune(name, '/') {
+		return name, nil
+	}
+	for _, d := range append([]string{dir}, LibraryDirs...) {
+		p := filepath.Join(d, name)
+		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s not found next to the library or in %v", name, LibraryDirs)
+}
+
 func closeDependency(d Dependency) {
+	if d.Image != nil {
+		d.Image.Close()
+	}
 	if d.handle != 0 {
 		purego.Dlclose(d.handle)
 	}
@@ -77,13 +148,22 @@ func cstring(s string) []byte {
 // dependency in DT_NEEDED order. It returns 0 without error for a weak
 // symbol that nothing defines.
 func (im *Image) resolveImport(sym Symbol) (uintptr, error) {
+	for _, d := range im.Deps {
+		if d.Image == nil || (sym.Library != "" && d.Name != sym.Library) {
+			continue
+		}
+		if addr, err := d.Image.LookupVersion(sym.Name, sym.Version); err == nil {
+			return addr, nil
+		}
+	}
+
 	name := cstring(sym.Name)
 	defer keepAlive(name)
 	if sym.Version != "" {
 		version := cstring(sym.Version)
 		defer keepAlive(version)
 		for _, d := range im.Deps {
-			if sym.Library != "" && d.Name != sym.Library {
+			if d.handle == 0 || (sym.Library != "" && d.Name != sym.Library) {
 				continue
 			}
 			addr := ccall.Call3(system.dlvsym, 0, d.handle, uintptr(unsafe.Pointer(&name[0])), uintptr(unsafe.Pointer(&version[0])))
@@ -93,6 +173,9 @@ func (im *Image) resolveImport(sym Symbol) (uintptr, error) {
 		}
 	} else {
 		for _, d := range im.Deps {
+			if d.handle == 0 {
+				continue
+			}
 			if addr := ccall.Call2(system.dlsym, 0, d.handle, uintptr(unsafe.Pointer(&name[0]))); addr != 0 {
 				return addr, nil
 			}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 	"unsafe"
@@ -24,6 +25,12 @@ type Options struct {
 	// Backend selects the own loader, the system loader, or the own
 	// loader with a fallback to the system loader (the default).
 	Backend Backend
+
+	// Isolate names DT_NEEDED dependencies (as written in the library,
+	// such as "libz.so.1") that the own loader loads too, each in a range
+	// of its own that gates protect along with the library; "*" selects
+	// all. Other dependencies bind through the system loader.
+	Isolate []string
 }
 
 // Region is one page-aligned range of an image with a single protection.
@@ -44,8 +51,11 @@ func (r Region) Remappable() bool { return r.fd >= 0 && (r.shared || r.Prot&unix
 
 // Dependency records how one DT_NEEDED entry was bound.
 type Dependency struct {
-	Name   string
-	How    string // "system loader"
+	Name  string
+	How   string // "system loader" or "own loader"
+	Path  string // file loaded by the own loader
+	Image *Image // the dependency's image when the own loader loaded it
+
 	handle uintptr
 }
 
@@ -68,8 +78,8 @@ type Image struct {
 	// keepReadable is a page range that must stay readable between calls
 	// (a system-loaded image's TLS initialization image); empty if none.
 	keepReadable [2]uintptr
-	file    *os.File
-	memfd   int
+	file         *os.File
+	memfd        int
 
 	closeOnce sync.Once
 	closeErr  error
@@ -136,10 +146,17 @@ func Load(spec *Spec, opts *Options) (*Image, error) {
 	default:
 		return nil, fmt.Errorf("load %s: unknown backend %d", spec.Path, int(opts.Backend))
 	}
-	start := time.Now()
+	return load(spec, opts, nil)
+}
 
+func load(spec *Spec, opts *Options, chain []string) (*Image, error) {
+	start := time.Now()
 	im := &Image{Spec: spec, Backend: BackendOwn, memfd: -1}
-	if err := im.load(opts); err != nil {
+	name := spec.Soname
+	if name == "" {
+		name = filepath.Base(spec.Path)
+	}
+	if err := im.load(opts, append(chain[:len(chain):len(chain)], name)); err != nil {
 		im.release()
 		return nil, fmt.Errorf("load %s: %w", spec.Path, err)
 	}
@@ -147,7 +164,7 @@ func Load(spec *Spec, opts *Options) (*Image, error) {
 	return im, nil
 }
 
-func (im *Image) load(opts *Options) error {
+func (im *Image) load(opts *Options, chain []string) error {
 	spec := im.Spec
 	f, err := os.Open(spec.Path)
 	if err != nil {
@@ -169,7 +186,7 @@ func (im *Image) load(opts *Options) error {
 	if err := im.mapSegments(opts); err != nil {
 		return err
 	}
-	if err := im.bindDependencies(); err != nil {
+	if err := im.bindDependencies(opts, chain); err != nil {
 		return err
 	}
 	if err := im.relocate(); err != nil {
@@ -216,9 +233,15 @@ func (im *Image) addr(v uint64) uintptr {
 }
 
 // Regions returns the image's page ranges with the protections the library
-// expects during a call.
+// expects during a call, followed by those of its isolated dependencies.
 func (im *Image) Regions() []Region {
-	return append([]Region(nil), im.regions...)
+	out := append([]Region(nil), im.regions...)
+	for _, d := range im.Deps {
+		if d.Image != nil {
+			out = append(out, d.Image.Regions()...)
+		}
+	}
+	return out
 }
 
 // Contains reports whether addr lies in the image's reserved range.
@@ -313,8 +336,9 @@ func (im *Image) release() error {
 		im.file.Close()
 		im.file = nil
 	}
-	for _, d := range im.Deps {
-		closeDependency(d)
+	// Dependencies go after the library that needs them, last one first.
+	for i := len(im.Deps) - 1; i >= 0; i-- {
+		closeDependency(im.Deps[i])
 	}
 	im.Deps = nil
 	return errors.Join(errs...)

@@ -240,6 +240,13 @@ func (im *Image) Unmap() error {
 	if _, err := unix.MmapPtr(-1, 0, im.base, im.Span, unix.PROT_NONE, flags); err != nil {
 		return fmt.Errorf("unmap image %#x+%#x: %w", im.Base, im.Span, err)
 	}
+	for _, d := range im.Deps {
+		if d.Image != nil {
+			if err := d.Image.Unmap(); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 
@@ -262,6 +269,13 @@ func (im *Image) Protect(prot, pkey int) error {
 			return fmt.Errorf("protect region %#x+%#x: %w", r.Addr, r.Size, e)
 		}
 	}
+	for _, d := range im.Deps {
+		if d.Image != nil {
+			if err := d.Image.Protect(prot, pkey); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 
@@ -272,7 +286,20 @@ func (im *Image) Protect(prot, pkey int) error {
 // pages of its TLS initialization image stay readable (see markTLSImage).
 func (im *Image) Seal() (int, error) {
 	if im.Backend != BackendSystem {
-		return 1, mprotect(im.Base, im.Span, unix.PROT_NONE)
+		if err := mprotect(im.Base, im.Span, unix.PROT_NONE); err != nil {
+			return 0, fmt.Errorf("protect image %#x+%#x: %w", im.Base, im.Span, err)
+		}
+		n := 1
+		for _, d := range im.Deps {
+			if d.Image != nil {
+				k, err := d.Image.Seal()
+				n += k
+				if err != nil {
+					return n, err
+				}
+			}
+		}
+		return n, nil
 	}
 	n := 0
 	for _, r := range im.regions {

@@ -72,3 +72,29 @@ func TestUnmapRejectsSystemBackend(t *testing.T) {
 		t.Fatalf("Open in ModeUnmap of a system-loaded library: error %v, want one matching loader.ErrNotSupported", err)
 	}
 }
+
+// An isolated dependency is sealed and opened along with the library.
+func TestProtectIsolatedDependency(t *testing.T) {
+	for _, mode := range []Mode{ModeProtect, ModeUnmap} {
+		t.Run(mode.String(), func(t *testing.T) {
+			g, err := Open(testlibs.Path(t, "libdependent.so"), &Options{Mode: mode, Loader: &loader.Options{Isolate: []string{"libtrivial.so"}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer g.Close()
+			f, err := g.Func("dp_labs_twice")
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := g.Stats().Windows
+			for range 3 {
+				if got := int64(f.Call1(uintptr(^uint64(20)))); got != 42 {
+					t.Fatalf("dp_labs_twice(-21) = %d, want 42", got)
+				}
+			}
+			if got := g.Stats().Windows - before; got != 3 {
+				t.Errorf("three calls opened %d windows, want 3", got)
+			}
+		})
+	}
+}

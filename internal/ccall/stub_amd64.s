@@ -4,10 +4,17 @@
 // The stubs below are entered by runtime.cgocall (through asmcgocall) on the
 // thread's system stack, with the C calling convention: DI holds the frame
 // pointer and SP is 8 mod 16 after the CALL pushed the return address.
-// They save BP, BX, R12 and R13, which the System V ABI makes callee-saved
-// in C too, so these registers survive the call into the library and hold
-// the frame pointer, the PKRU mask and the saved PKRU value across it.
+// They save BP, BX and R12 to R15, which the System V ABI makes
+// callee-saved in C too, so these registers survive the call into the
+// library. BX holds the frame pointer, R12 the PKRU mask, R13 the saved
+// PKRU value, R14 the goroutine's stack top and R15 a result.
 // SP is realigned to 16 bytes before the call and restored from BP after it.
+//
+// The frame lives on the calling goroutine's stack. If the library calls
+// back into Go and the callback grows that stack, the runtime moves it, so
+// the stub reads the stack top (runtime's _cgo_topofstack, which cgo's own
+// wrappers use for the same purpose) before and after the call and shifts
+// the frame pointer by the difference before it stores the results.
 
 // RDPKRU and WRPKRU, written as bytes so that older assemblers accept them.
 #define RDPKRU BYTE $0x0F; BYTE $0x01; BYTE $0xEE
@@ -47,7 +54,11 @@ TEXT callInts<>(SB), NOSPLIT|NOFRAME, $0
 	PUSHQ BX
 	PUSHQ R12
 	PUSHQ R13
+	PUSHQ R14
+	PUSHQ R15
 	MOVQ  DI, BX
+	CALL  _cgo_topofstack(SB)
+	MOVQ  AX, R14
 	SUBQ  $32, SP
 	ANDQ  $~15, SP
 
@@ -70,11 +81,17 @@ TEXT callInts<>(SB), NOSPLIT|NOFRAME, $0
 	MOVQ intFrame_fn(BX), R10
 	XORL AX, AX // no vector registers carry arguments (for variadic callees)
 	CALL R10
-	MOVQ AX, intFrame_r0(BX)
+	MOVQ AX, R15
+	CALL _cgo_topofstack(SB)
+	SUBQ R14, AX
+	ADDQ AX, BX
+	MOVQ R15, intFrame_r0(BX)
 
 	KEY_EXIT(intsKeyExit)
 
-	LEAQ  -24(BP), SP
+	LEAQ  -40(BP), SP
+	POPQ  R15
+	POPQ  R14
 	POPQ  R13
 	POPQ  R12
 	POPQ  BX
@@ -89,7 +106,11 @@ TEXT callFull<>(SB), NOSPLIT|NOFRAME, $0
 	PUSHQ BX
 	PUSHQ R12
 	PUSHQ R13
+	PUSHQ R14
+	PUSHQ R15
 	MOVQ  DI, BX
+	CALL  _cgo_topofstack(SB)
+	MOVQ  AX, R14
 
 	MOVQ fullFrame_nstack(BX), CX
 	MOVQ CX, AX
@@ -127,14 +148,20 @@ fullCopied:
 	MOVQ fullFrame_fn(BX), R10
 	MOVL $8, AX // upper bound of vector registers used, for variadic callees
 	CALL R10
-	MOVQ AX, fullFrame_r0(BX)
+	MOVQ AX, R15
+	CALL _cgo_topofstack(SB) // preserves DX, X0 and X1
+	SUBQ R14, AX
+	ADDQ AX, BX
+	MOVQ R15, fullFrame_r0(BX)
 	MOVQ DX, fullFrame_r1(BX)
 	MOVQ X0, fullFrame_x0(BX)
 	MOVQ X1, fullFrame_x1(BX)
 
 	KEY_EXIT(fullKeyExit)
 
-	LEAQ  -24(BP), SP
+	LEAQ  -40(BP), SP
+	POPQ  R15
+	POPQ  R14
 	POPQ  R13
 	POPQ  R12
 	POPQ  BX

@@ -40,8 +40,10 @@ var versionedExports = map[string]elf.SymType{
 }
 
 var tlsExports = map[string]elf.SymType{
-	"tg_counter": elf.STT_TLS,
-	"tg_next":    elf.STT_FUNC,
+	"tg_counter":    elf.STT_TLS,
+	"tg_next":       elf.STT_FUNC,
+	"tg_seed_value": elf.STT_TLS,
+	"tg_seed":       elf.STT_FUNC,
 }
 
 // libraries lists every file the Makefile builds.
@@ -133,6 +135,25 @@ var libraries = []library{
 		exports: map[string]elf.SymType{"nm_hypot": elf.STT_FUNC},
 		needed:  []string{"libm.so.6"},
 		imports: []string{"hypot"},
+	},
+	{
+		name:    "libcyclea.so",
+		soname:  "libcyclea.so",
+		exports: map[string]elf.SymType{"cy_a": elf.STT_FUNC},
+		needed:  []string{"libcycleb.so"},
+	},
+	{
+		name:    "libcycleb.so",
+		soname:  "libcycleb.so",
+		exports: map[string]elf.SymType{"cy_b": elf.STT_FUNC},
+		needed:  []string{"libcyclea.so"},
+	},
+	{
+		name:    "libdependent.so",
+		soname:  "libdependent.so",
+		exports: map[string]elf.SymType{"dp_labs_twice": elf.STT_FUNC},
+		needed:  []string{"libtrivial.so"},
+		imports: []string{"tl_labs"},
 	},
 }
 

@@ -224,7 +224,6 @@ func (g *Gate) enter() *image {
 			panic(ErrClosed)
 		}
 		if im.w.enter() {
-			g.stats.calls.Add(1)
 			return im
 		}
 	}
@@ -250,6 +249,7 @@ func (g *Gate) register(name string, data bool) (int, error) {
 	}
 	addr, err := im.img.Lookup(name)
 	im.w.exit()
+	im.w.state.Add(-callOne) // a registration is not a call of the library
 	if err != nil {
 		return 0, err
 	}
@@ -350,7 +350,8 @@ func (g *Gate) retire(im *image) bool {
 	im.w.mu.Unlock()
 	deadline := time.Now().Add(g.drain)
 	sleep := 50 * time.Microsecond
-	for im.w.state.Load()>>2 != 0 {
+	defer func() { g.stats.calls.Add(im.w.takeCalls()) }()
+	for inFlight(im.w.state.Load()) != 0 {
 		if time.Now().After(deadline) {
 			return false
 		}

@@ -36,6 +36,10 @@ type Stats struct {
 
 // Stats returns the gate's counters.
 func (g *Gate) Stats() Stats {
+	im := g.cur.Load()
+	if im != nil {
+		g.stats.calls.Add(im.w.takeCalls())
+	}
 	s := Stats{
 		Mode:      g.mode,
 		Calls:     g.stats.calls.Load(),
@@ -45,9 +49,8 @@ func (g *Gate) Stats() Stats {
 		Swaps:     g.stats.swaps.Load(),
 		Wall:      time.Since(g.created),
 	}
-	im := g.cur.Load()
 	if im != nil {
-		s.InFlight = im.w.state.Load() >> 2
+		s.InFlight = inFlight(im.w.state.Load())
 	}
 	switch g.mode {
 	case ModeOpen:

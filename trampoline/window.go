@@ -9,12 +9,31 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Bits of window.state. The count of calls in flight sits above them.
+// Layout of window.state: two flag bits, the number of calls in flight in
+// bits 2 to 23, and the number of calls that entered in bits 24 to 63.
+// Keeping the call total in the same word saves an atomic operation per
+// call; Stats and retire fold it into the gate's counter before it can
+// wrap (2^40 calls).
 const (
 	stateOpen    = 1 << 0 // the image is accessible
 	stateRetired = 1 << 1 // the image was swapped out; no new call may enter
-	countOne     = 1 << 2
+	countShift   = 2
+	countOne     = 1 << countShift
+	countMask    = (1<<22 - 1) << countShift
+	callShift    = 24
+	callOne      = 1 << callShift
+	enterOne     = countOne + callOne
 )
+
+// inFlight returns the number of calls in flight recorded in a state word.
+func inFlight(v int64) int64 { return (v & countMask) >> countShift }
+
+// takeCalls removes the call total from the state and returns it.
+func (w *window) takeCalls() uint64 {
+	n := uint64(w.state.Load()) >> callShift
+	w.state.Add(-int64(n << callShift))
+	return n
+}
 
 // window tracks the calls in flight on one image and whether the image is
 // accessible. In ModeOpen the image is always accessible and the count is
@@ -39,9 +58,9 @@ type window struct {
 // retries on the gate's current image.
 func (w *window) enter() bool {
 	if w.gate.mode == ModeOpen || w.gate.mode == ModeKeys {
-		v := w.state.Add(countOne)
+		v := w.state.Add(enterOne)
 		if v&stateRetired != 0 {
-			w.state.Add(-countOne)
+			w.state.Add(-enterOne)
 			return false
 		}
 		return true
@@ -54,7 +73,7 @@ func (w *window) enter() bool {
 		if v&stateOpen == 0 {
 			break
 		}
-		if w.state.CompareAndSwap(v, v+countOne) {
+		if w.state.CompareAndSwap(v, v+enterOne) {
 			return true
 		}
 	}
@@ -70,7 +89,7 @@ func (w *window) enterSlow() bool {
 			return false
 		}
 		if v&stateOpen != 0 {
-			if w.state.CompareAndSwap(v, v+countOne) {
+			if w.state.CompareAndSwap(v, v+enterOne) {
 				return true
 			}
 			continue
@@ -81,7 +100,7 @@ func (w *window) enterSlow() bool {
 			// The pages cannot be made accessible; calling would fault.
 			panic(fmt.Sprintf("trampoline: open the call window of %s: %v", w.img.img.Spec.Path, err))
 		}
-		w.state.Store(v | stateOpen + countOne)
+		w.state.Store(v | stateOpen + enterOne)
 		return true
 	}
 }
@@ -94,7 +113,7 @@ func (w *window) exit() {
 	}
 	for {
 		v := w.state.Load()
-		if v>>2 <= 1 {
+		if inFlight(v) <= 1 {
 			break
 		}
 		if w.state.CompareAndSwap(v, v-countOne) {
@@ -109,7 +128,7 @@ func (w *window) exitSlow() {
 	defer w.mu.Unlock()
 	for {
 		v := w.state.Load()
-		if v>>2 > 1 {
+		if inFlight(v) > 1 {
 			if w.state.CompareAndSwap(v, v-countOne) {
 				return
 			}
@@ -126,7 +145,7 @@ func (w *window) exitSlow() {
 			}
 			return
 		}
-		if !w.state.CompareAndSwap(v, v&stateRetired) {
+		if !w.state.CompareAndSwap(v, v&^(stateOpen|countMask)) {
 			continue
 		}
 		w.closeLocked()
@@ -145,9 +164,9 @@ func (w *window) lingerExpired() {
 		return
 	}
 	wait := w.gate.linger
-	if v>>2 == 0 {
+	if inFlight(v) == 0 {
 		idle := time.Duration(time.Now().UnixNano() - w.lastExit.Load())
-		if idle >= w.gate.linger && w.state.CompareAndSwap(v, v&stateRetired) {
+		if idle >= w.gate.linger && w.state.CompareAndSwap(v, v&^stateOpen) {
 			w.closeLocked()
 			return
 		}

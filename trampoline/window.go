@@ -28,8 +28,11 @@ const (
 // inFlight returns the number of calls in flight recorded in a state word.
 func inFlight(v int64) int64 { return (v & countMask) >> countShift }
 
-// takeCalls removes the call total from the state and returns it.
+// takeCalls removes the call total from the state and returns it. It
+// holds mu because enterSlow stores the whole word under mu.
 func (w *window) takeCalls() uint64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	n := uint64(w.state.Load()) >> callShift
 	w.state.Add(-int64(n << callShift))
 	return n
@@ -160,7 +163,9 @@ func (w *window) lingerExpired() {
 	defer w.mu.Unlock()
 	w.timer = nil
 	v := w.state.Load()
-	if v&stateOpen == 0 {
+	// A retired image is closed by retire, which may already have
+	// unloaded it; this timer may have fired while retire held mu.
+	if v&stateOpen == 0 || v&stateRetired != 0 {
 		return
 	}
 	wait := w.gate.linger

@@ -1,0 +1,355 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/decouple-go/decouple/hotswap"
+	"github.com/decouple-go/decouple/loader"
+)
+
+const pushUsage = `Usage: libswap push NEW.so --to PATH [--timeout 30s] [--socket-dir DIR]
+
+Checks that NEW.so is an x86-64 ELF shared object, then installs it at PATH:
+it writes a copy to a temporary file in PATH's directory, fsyncs it, sets mode
+0644, renames it over PATH and fsyncs the directory. A rejected NEW.so leaves
+PATH untouched.
+
+Then it sends a wait request to every process whose control socket lists PATH
+as watched and prints one line per process with its outcome for the new file.
+The exit status is 1 if any process rejected the file, failed to swap or did
+not reply in time.
+`
+
+// maxLibrarySize is the largest NEW.so push reads, the limit loader.Parse
+// applies.
+const maxLibrarySize = 1 << 30
+
+// statusTimeout bounds the status request to one process while looking
+// for the processes that watch a path.
+const statusTimeout = 5 * time.Second
+
+func runPush(ctx context.Context, stdout, stderr io.Writer, args []string) error {
+	fs := newFlagSet("push")
+	to := fs.String("to", "", "`path` of the library file to replace; required")
+	timeout := fs.Duration("timeout", 30*time.Second,
+		"maximum time to wait for all watching processes to handle the new file, as a Go `duration` such as 30s or 2m")
+	socketDir := fs.String("socket-dir", hotswap.DefaultSocketDir(), "`directory` that contains the control sockets of the processes")
+	positional, err := parseArgs(fs, pushUsage, stdout, stderr, args)
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(positional) != 1:
+		return errUsagef(stderr, fs, pushUsage, "push: expected exactly one NEW.so argument, got %d", len(positional))
+	case *to == "":
+		return errUsagef(stderr, fs, pushUsage, "push: missing --to PATH")
+	case *timeout <= 0:
+		return errUsagef(stderr, fs, pushUsage, "push: invalid --timeout %v; it must be positive", *timeout)
+	}
+	dst, err := filepath.Abs(*to)
+	if err != nil {
+		return fmt.Errorf("push: --to %s: %w", *to, err)
+	}
+
+	file, err := checkLibrary(positional[0], dst, stderr)
+	if err != nil {
+		return fmt.Errorf("push: %w", err)
+	}
+
+	// The watchers are found before the rename, so that each wait counts
+	// only the events that follow it.
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	watchers := findWatchers(ctx, stderr, *socketDir, dst)
+
+	file.device, file.inode, err = writeAtomically(dst, file.data)
+	if err != nil {
+		return fmt.Errorf("push: %w", err)
+	}
+	fmt.Fprintf(stdout, "installed %s at %s (sha256 %s)\n", positional[0], dst, file.sha256)
+	if len(watchers) == 0 {
+		fmt.Fprintf(stdout, "no process with a control socket in %s watches %s; nothing was swapped\n", *socketDir, dst)
+		return nil
+	}
+
+	results := waitForWatchers(ctx, watchers, file)
+	notSwitched := 0
+	for _, r := range results {
+		line, ok := r.describe(file, *timeout)
+		if !ok {
+			notSwitched++
+		}
+		fmt.Fprintf(stdout, "pid %d (%s): %s\n", r.pid, r.program, line)
+	}
+	if notSwitched > 0 {
+		return fmt.Errorf("push: %d of %d processes watching %s did not switch to the new file", notSwitched, len(results), dst)
+	}
+	return nil
+}
+
+// installedFile is the file that push puts in place.
+type installedFile struct {
+	data    []byte
+	sha256  string
+	soname  string
+	buildID string
+	device  uint64 // set once the file is written
+	inode   uint64
+}
+
+// checkLibrary reads src and checks that it can replace dst.
+func checkLibrary(src, dst string, stderr io.Writer) (*installedFile, error) {
+	dstInfo, err := os.Lstat(dst)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		dstInfo = nil
+	case err != nil:
+		return nil, fmt.Errorf("--to: %w", err)
+	case dstInfo.Mode()&fs.ModeSymlink != 0:
+		target, _ := filepath.EvalSymlinks(dst)
+		return nil, fmt.Errorf("--to %s is a symbolic link to %q; pass the target instead, because a rename over the link would replace the link itself", dst, target)
+	case !dstInfo.Mode().IsRegular():
+		return nil, fmt.Errorf("--to %s is not a regular file", dst)
+	}
+
+	data, err := readLibrary(src)
+	if err != nil {
+		return nil, err
+	}
+	if dstInfo != nil {
+		if srcInfo, err := os.Stat(src); err == nil && os.SameFile(srcInfo, dstInfo) {
+			return nil, fmt.Errorf("%s and --to %s are the same file", src, dst)
+		}
+	}
+	// Parse the bytes that will be written, so the file checked is the
+	// file installed even if src changes meanwhile.
+	spec, err := loader.ParseBytes(src, data)
+	if err != nil {
+		return nil, fmt.Errorf("rejected %s, %s is unchanged: %w", src, dst, err)
+	}
+	if spec.Features.Executable {
+		return nil, fmt.Errorf("rejected %s, %s is unchanged: it is an executable (it has PT_INTERP), not a shared library", src, dst)
+	}
+	if dstInfo != nil {
+		if old, err := loader.Parse(dst); err == nil && old.Soname != spec.Soname {
+			fmt.Fprintf(stderr, "libswap: warning: %s has SONAME %q but %s has %q\n", src, spec.Soname, dst, old.Soname)
+		}
+	}
+
+	sum := sha256.Sum256(data)
+	return &installedFile{data: data, sha256: hex.EncodeToString(sum[:]), soname: spec.Soname, buildID: spec.BuildID}, nil
+}
+
+func readLibrary(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	if fi.Size() > maxLibrarySize {
+		return nil, fmt.Errorf("%s is %d bytes, more than the limit of %d", path, fi.Size(), maxLibrarySize)
+	}
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return data, nil
+}
+
+// writeAtomically writes data to a temporary file in dst's directory with
+// mode 0644, renames it over dst and fsyncs the directory, so that dst is at
+// every moment either the old or the new file, also after a crash. It
+// returns the device and inode of the new file.
+func writeAtomically(dst string, data []byte) (device, inode uint64, err error) {
+	dir := filepath.Dir(dst)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(dst)+".libswap-*")
+	if err != nil {
+		return 0, 0, fmt.Errorf("create temporary file: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+
+	if _, err := tmp.Write(data); err != nil {
+		return 0, 0, fmt.Errorf("write %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		return 0, 0, fmt.Errorf("chmod %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return 0, 0, fmt.Errorf("fsync %s: %w", tmp.Name(), err)
+	}
+	fi, err := tmp.Stat()
+	if err != nil {
+		return 0, 0, fmt.Errorf("stat %s: %w", tmp.Name(), err)
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	if err := tmp.Close(); err != nil {
+		return 0, 0, fmt.Errorf("close %s: %w", tmp.Name(), err)
+	}
+	if err := os.Rename(tmp.Name(), dst); err != nil {
+		return 0, 0, fmt.Errorf("rename %s over %s: %w", tmp.Name(), dst, err)
+	}
+
+	// The rename is done, so a failure to fsync the directory only risks
+	// losing it in a crash. It is still reported.
+	d, err := os.Open(dir)
+	if err != nil {
+		return 0, 0, fmt.Errorf("installed %s but could not open its directory to fsync it: %w", dst, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return 0, 0, fmt.Errorf("installed %s but fsync of its directory failed: %w", dst, err)
+	}
+	return uint64(st.Dev), st.Ino, nil
+}
+
+// watcher is a process whose Manager watches the pushed path.
+type watcher struct {
+	socket  string
+	pid     int
+	program string
+	path    string // the path as the process spells it
+	events  uint64 // events the process had handled for the path before the push
+}
+
+// findWatchers returns the processes with a control socket in dir that
+// watch dst, directly or as the target of a watched symbolic link.
+// Processes that cannot be queried are reported on stderr and skipped.
+func findWatchers(ctx context.Context, stderr io.Writer, dir, dst string) []watcher {
+	statuses := queryProcesses(ctx, stderr, dir)
+	want := canonicalPath(dst)
+	var found []watcher
+	for _, s := range statuses {
+		for _, lib := range s.status.Libraries {
+			if canonicalPath(lib.Path) == want || (lib.Target != "" && canonicalPath(lib.Target) == want) {
+				found = append(found, watcher{socket: s.socket, pid: s.status.PID, program: s.status.Program, path: lib.Path, events: lib.Events})
+				break
+			}
+		}
+	}
+	return found
+}
+
+// canonicalPath resolves symbolic links in the directory part of path but
+// not in its last element, so a watched symlink keeps its own name.
+func canonicalPath(path string) string {
+	dir, err := filepath.EvalSymlinks(filepath.Dir(path))
+	if err != nil {
+		return filepath.Clean(path)
+	}
+	return filepath.Join(dir, filepath.Base(path))
+}
+
+// waitResult is the outcome of one process.
+type waitResult struct {
+	pid     int
+	program string
+	result  *hotswap.WaitResult
+	err     error
+}
+
+func waitForWatchers(ctx context.Context, watchers []watcher, file *installedFile) []waitResult {
+	results := make([]waitResult, len(watchers))
+	var wg sync.WaitGroup
+	for i, w := range watchers {
+		results[i] = waitResult{pid: w.pid, program: w.program}
+		wg.Go(func() {
+			results[i].result, results[i].err = waitForWatcher(ctx, w, file)
+		})
+	}
+	wg.Wait()
+	slices.SortFunc(results, func(a, b waitResult) int { return a.pid - b.pid })
+	return results
+}
+
+func waitForWatcher(ctx context.Context, w watcher, file *installedFile) (*hotswap.WaitResult, error) {
+	c, err := hotswap.Dial(ctx, w.socket)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	timeout := time.Minute
+	if deadline, ok := ctx.Deadline(); ok {
+		timeout = time.Until(deadline)
+	}
+	if timeout <= 0 {
+		return &hotswap.WaitResult{TimedOut: true}, nil
+	}
+	res, err := c.Wait(ctx, hotswap.WaitRequest{
+		Path:    w.path,
+		SHA256:  file.sha256,
+		Timeout: timeout,
+		After:   &w.events,
+		Device:  file.device,
+		Inode:   file.inode,
+	})
+	if errors.Is(err, context.DeadlineExceeded) {
+		return &hotswap.WaitResult{TimedOut: true}, nil
+	}
+	return res, err
+}
+
+// describe returns the outcome line for r and whether the process now runs
+// the new file.
+func (r *waitResult) describe(file *installedFile, timeout time.Duration) (string, bool) {
+	if r.err != nil {
+		return fmt.Sprintf("error: %v", r.err), false
+	}
+	if r.result.TimedOut || r.result.Event == nil {
+		return fmt.Sprintf("timed out after %v", timeout), false
+	}
+	ev := r.result.Event
+	switch ev.Outcome {
+	case hotswap.OutcomeSwitched:
+		line := "switched to " + describeVersion(ev.Version, file)
+		if ev.Reason != "" {
+			line += " (warning: " + ev.Reason + ")"
+		}
+		return line, true
+	case hotswap.OutcomeUnchanged:
+		return "unchanged: already running " + describeVersion(ev.Version, file), true
+	case hotswap.OutcomeRefused:
+		return "refused: " + ev.Reason, false
+	case hotswap.OutcomeFailed:
+		return "failed: " + ev.Reason, false
+	default:
+		return fmt.Sprintf("unknown outcome %q: %s", ev.Outcome, ev.Reason), false
+	}
+}
+
+// describeVersion names the new image by the version the process reported,
+// or by its build ID or SHA-256 when the process registered no version
+// function.
+func describeVersion(version string, file *installedFile) string {
+	switch {
+	case version != "":
+		return version
+	case file.buildID != "":
+		return "build id " + file.buildID
+	default:
+		return "sha256 " + file.sha256
+	}
+}

@@ -17,10 +17,12 @@ func (e usageError) Error() string { return e.msg }
 const mainUsage = `Usage:
   libswap push NEW.so --to PATH [--timeout 30s] [--socket-dir DIR]
   libswap status [--json] [--socket-dir DIR]
+  libswap inspect LIB [--load] [--call SYMBOL] [--backend auto|own|system] [--json]
 
 Commands:
-  push    install NEW.so at PATH atomically and report each watching process's outcome
-  status  list processes with a control socket and the libraries they watch
+  push     install NEW.so at PATH atomically and report each watching process's outcome
+  status   list processes with a control socket and the libraries they watch
+  inspect  print what the loader sees in LIB, optionally load it and call a function
 
 Run "libswap COMMAND -h" for the flags of a command.
 `
@@ -37,6 +39,8 @@ func run(ctx context.Context, stdout, stderr io.Writer, args []string) error {
 		return runPush(ctx, stdout, stderr, rest)
 	case "status":
 		return runStatus(ctx, stdout, stderr, rest)
+	case "inspect":
+		return runInspect(ctx, stdout, stderr, rest)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, mainUsage)
 		return nil

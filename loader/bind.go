@@ -99,12 +99,15 @@ func (im *Image) loadIsolated(name string, opts *Options, chain []string) (*Imag
 		return nil, fmt.Errorf("dependency %s: %w", name, err)
 	}
 	if err := spec.CheckOwnLoader(); err != nil {
+		spec.Close()
 		return nil, fmt.Errorf("dependency %s cannot be isolated: %w", name, err)
 	}
 	dep, err := load(spec, opts, chain)
 	if err != nil {
+		spec.Close()
 		return nil, fmt.Errorf("dependency %s: %w", name, err)
 	}
+	dep.ownsSpec = true
 	return dep, nil
 }
 

@@ -52,13 +52,12 @@ func lookup(tb testing.TB, im *loader.Image, name string) uintptr {
 }
 
 // Memory that C reads or writes during a call must not move. A goroutine's
-// stack can move when it grows, which may happen in the ccall function's
-// own prologue after the caller has turned an address into a uintptr, and
-// the compiler places small buffers and variables whose address is taken
-// on the stack. The helpers below return heap memory only: a noinline
-// function cannot hand its caller a pointer into its own frame. Callers
-// still keep the memory alive with runtime.KeepAlive until the call
-// returns.
+// stack moves when it grows, and that can happen in the prologue of a
+// ccall function after the caller has turned an address into a uintptr.
+// The compiler places small buffers and variables whose address is taken
+// on the stack, so the helpers below return heap memory only: a noinline
+// function cannot return a pointer into its own frame. Callers still keep
+// the memory alive with runtime.KeepAlive until the call returns.
 
 // cBytes returns n zeroed heap bytes for C to use, with a valid address
 // even when n is 0.
@@ -92,9 +91,10 @@ func addr(b []byte) uintptr {
 	return uintptr(unsafe.Pointer(unsafe.SliceData(b[:cap(b)])))
 }
 
-// ptr converts a C address held in a uintptr to a pointer. Going through
-// memory instead of a direct conversion keeps go vet's unsafeptr check
-// quiet; the memory belongs to C, so the garbage collector never moves it.
+// ptr converts a C address held in a uintptr to a pointer. It converts
+// through memory because go vet's unsafeptr check flags a direct
+// conversion. The memory belongs to C, so the garbage collector never
+// moves it.
 func ptr(addr uintptr) unsafe.Pointer {
 	return *(*unsafe.Pointer)(unsafe.Pointer(&addr))
 }

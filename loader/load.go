@@ -71,10 +71,11 @@ type Image struct {
 	Backend  Backend // BackendOwn or BackendSystem
 	Fallback string  // why BackendAuto chose the system loader, or ""
 
-	base    unsafe.Pointer
-	regions []Region
-	ehFrame uintptr // registered .eh_frame address, 0 when none
-	handle  uintptr // dlopen handle of a system-loaded image
+	base     unsafe.Pointer
+	regions  []Region
+	ehFrame  uintptr // registered .eh_frame address, 0 when none
+	ownsSpec bool    // Open parsed the spec for this image alone; Close closes it
+	handle   uintptr // dlopen handle of a system-loaded image
 	// keepReadable is a page range that must stay readable between calls
 	// (a system-loaded image's TLS initialization image); empty if none.
 	keepReadable [2]uintptr
@@ -91,7 +92,13 @@ func Open(path string, opts *Options) (*Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	return Load(spec, opts)
+	im, err := Load(spec, opts)
+	if err != nil {
+		spec.Close()
+		return nil, err
+	}
+	im.ownsSpec = true
+	return im, nil
 }
 
 // CheckOwnLoader reports the first feature of the library that the own
@@ -166,14 +173,11 @@ func load(spec *Spec, opts *Options, chain []string) (*Image, error) {
 
 func (im *Image) load(opts *Options, chain []string) error {
 	spec := im.Spec
-	f, err := os.Open(spec.Path)
+	f, err := spec.openFile()
 	if err != nil {
 		return err
 	}
 	im.file = f
-	if err := im.checkSameFile(); err != nil {
-		return err
-	}
 
 	base, err := reserve(spec.Span, maxAlign(spec.Segments))
 	if err != nil {
@@ -202,18 +206,34 @@ func (im *Image) load(opts *Options, chain []string) error {
 	return nil
 }
 
-// checkSameFile makes sure the opened file still has the size that was
-// parsed, so that a file replaced between Parse and Load is not mapped
-// with the old file's layout.
-func (im *Image) checkSameFile() error {
-	st, err := im.file.Stat()
+// openFile returns a descriptor of the parsed file for the image to own:
+// a duplicate of the one Parse kept, or, for a spec from ParseBytes, the
+// file at the spec's path if it still has the parsed size.
+func (s *Spec) openFile() (*os.File, error) {
+	if s.mapping != nil && s.file == nil {
+		return nil, fmt.Errorf("%s: the spec was closed; parse the file again", s.Path)
+	}
+	if s.file != nil {
+		fd, err := unix.FcntlInt(s.file.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			return nil, fmt.Errorf("duplicate the descriptor of %s: %w", s.Path, err)
+		}
+		return os.NewFile(uintptr(fd), s.Path), nil
+	}
+	f, err := os.Open(s.Path)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if st.Size() != im.Spec.Size {
-		return fmt.Errorf("file changed since it was parsed: size %d, parsed %d; parse it again", st.Size(), im.Spec.Size)
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
 	}
-	return nil
+	if st.Size() != s.Size {
+		f.Close()
+		return nil, fmt.Errorf("file changed since it was parsed: size %d, parsed %d; parse it again", st.Size(), s.Size)
+	}
+	return f, nil
 }
 
 func maxAlign(segs []Segment) uint64 {
@@ -276,6 +296,7 @@ func (im *Image) LookupVersion(name, version string) (uintptr, error) {
 // findExport returns the symbol index of an exported name; version ""
 // selects the default version, preferring a global over a weak definition.
 func (s *Spec) findExport(name, version string) (int, error) {
+	s.exportsOnce.Do(s.indexExports)
 	best := -1
 	for _, i := range s.exports[name] {
 		sym := s.Symbols[i]
@@ -301,11 +322,24 @@ func (s *Spec) findExport(name, version string) (int, error) {
 	return 0, fmt.Errorf("%s: %s: %w", s.Path, name, ErrSymbolNotFound)
 }
 
+// indexExports builds the map from exported names to symbol indexes.
+func (s *Spec) indexExports() {
+	s.exports = make(map[string][]int)
+	for i, sym := range s.Symbols {
+		if sym.Defined && sym.Name != "" && (sym.Bind == elf.STB_GLOBAL || sym.Bind == elf.STB_WEAK) {
+			s.exports[sym.Name] = append(s.exports[sym.Name], i)
+		}
+	}
+}
+
 // Close runs the library's finalisers (DT_FINI_ARRAY in reverse, then
 // DT_FINI) and unmaps the whole image. The caller must make sure that no
 // call into the library is running or will start. Close is idempotent.
 func (im *Image) Close() error {
 	im.closeOnce.Do(func() {
+		if im.ownsSpec {
+			defer im.Spec.Close()
+		}
 		if im.Backend == BackendSystem {
 			im.closeErr = im.closeSystem()
 			return

@@ -97,7 +97,9 @@ func (im *Image) mapSegments(opts *Options) error {
 			size := memEnd - pageStart
 			head := seg.Vaddr - pageStart
 			buf := make([]byte, head+seg.Filesz)
-			copy(buf[head:], spec.data[seg.Offset:seg.Offset+seg.Filesz])
+			if _, err := im.file.ReadAt(buf[head:], int64(seg.Offset)); err != nil {
+				return fmt.Errorf("segment %d: read %d bytes at file offset %#x: %w", i, seg.Filesz, seg.Offset, err)
+			}
 			if _, err := unix.Pwrite(im.memfd, buf, memfdOff); err != nil {
 				return fmt.Errorf("segment %d: copy into memfd: %w", i, err)
 			}

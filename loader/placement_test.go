@@ -53,7 +53,7 @@ func TestVersionedSideBySide(t *testing.T) {
 		}
 	}
 
-	// Each image answers its own version and counts its own calls.
+	// Each image returns its own version and counts its own calls.
 	for i, im := range images {
 		if got := goString(ccall.Call0(lookup(t, im, "vl_version"), 0)); got != versions[i] {
 			t.Errorf("image %d: vl_version() = %q, want %q", i+1, got, versions[i])

@@ -14,11 +14,14 @@ import (
 func (im *Image) relocate() error {
 	spec := im.Spec
 	first := alignDown(spec.Segments[0].Vaddr, pageSize)
-	resolved := make(map[uint32]uintptr)
+	// resolved caches symbol addresses by index; done marks valid entries,
+	// since 0 is a valid address for an undefined weak symbol.
+	resolved := make([]uintptr, len(spec.Symbols))
+	done := make([]bool, len(spec.Symbols))
 
 	symbolAddr := func(idx uint32) (uintptr, error) {
-		if a, ok := resolved[idx]; ok {
-			return a, nil
+		if done[idx] {
+			return resolved[idx], nil
 		}
 		sym := spec.Symbols[idx]
 		var addr uintptr
@@ -34,7 +37,7 @@ func (im *Image) relocate() error {
 		if err != nil {
 			return 0, err
 		}
-		resolved[idx] = addr
+		resolved[idx], done[idx] = addr, true
 		return addr, nil
 	}
 

@@ -8,7 +8,13 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"runtime"
+	"runtime/debug"
 	"sort"
+	"strings"
+	"sync"
+
+	"golang.org/x/sys/unix"
 )
 
 // Limits that keep a hostile file from making the parser allocate or loop
@@ -19,7 +25,7 @@ const (
 	maxProgHeaders = 1024
 	maxDynEntries  = 1 << 16
 	maxSymbols     = 1 << 22
-	maxRelocations = 1 << 24
+	maxRelocations = 1 << 21
 )
 
 // Dynamic tags that debug/elf does not name.
@@ -60,10 +66,10 @@ type Symbol struct {
 // Reloc is one relocation record, from RELA, JMPREL or expanded RELR.
 type Reloc struct {
 	Offset uint64 // address relative to the image base
+	Addend int64
 	Type   elf.R_X86_64
 	Sym    uint32 // index into Spec.Symbols; 0 for none
-	Addend int64
-	Packed bool // from DT_RELR: the addend is the word stored at Offset
+	Packed bool   // from DT_RELR: the addend is the word stored at Offset
 }
 
 // Features lists properties of a library that decide how it can be loaded.
@@ -88,7 +94,7 @@ type Spec struct {
 	Path    string
 	Soname  string
 	BuildID string // hex of the NT_GNU_BUILD_ID note, "" when absent
-	SHA256  string // hex digest of the whole file
+	sha256  string // hex digest of the whole file, computed on first use
 	Size    int64
 	Needed  []string
 
@@ -112,8 +118,12 @@ type Spec struct {
 	Fini      uint64   // DT_FINI
 	FiniArray []uint64 // addresses of the DT_FINI_ARRAY slots
 
-	data    []byte
-	exports map[string][]int
+	data        []byte   // the file's bytes, mapped by Parse
+	file        *os.File // the parsed file, open until Close; nil from ParseBytes
+	mapping     *specMapping
+	shaOnce     sync.Once
+	exportsOnce sync.Once
+	exports     map[string][]int // symbol indexes by name, built on first lookup
 }
 
 // Parse reads the shared object at path and validates it as a library the
@@ -126,22 +136,74 @@ func Parse(path string) (*Spec, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse %s: %w", path, err)
 	}
-	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
+		f.Close()
 		return nil, fmt.Errorf("parse %s: %w", path, err)
 	}
 	if !st.Mode().IsRegular() {
+		f.Close()
 		return nil, formatErrorf(path, -1, "not a regular file (mode %v)", st.Mode())
 	}
 	if st.Size() > maxFileSize {
+		f.Close()
 		return nil, formatErrorf(path, -1, "file size %d exceeds the limit of %d bytes", st.Size(), maxFileSize)
 	}
-	data := make([]byte, st.Size())
-	if _, err := f.ReadAt(data, 0); err != nil {
-		return nil, fmt.Errorf("parse %s: read: %w", path, err)
+	if st.Size() == 0 {
+		f.Close()
+		return nil, formatErrorf(path, 0, "empty file")
 	}
-	return ParseBytes(path, data)
+
+	// The file is mapped rather than read: parsing touches only the
+	// headers, symbols and relocations, and nothing is copied.
+	data, err := unix.Mmap(int(f.Fd()), 0, int(st.Size()), unix.PROT_READ, unix.MAP_PRIVATE)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("parse %s: map the file: %w", path, err)
+	}
+	spec, err := ParseBytes(path, data)
+	if err != nil {
+		unix.Munmap(data)
+		f.Close()
+		return nil, err
+	}
+
+	// The spec keeps the file open, so that Load maps the very file that
+	// was parsed even if the path is replaced in between. Close releases
+	// both; a cleanup does it for specs nobody closes.
+	spec.file = f
+	spec.mapping = &specMapping{data: data, file: f}
+	runtime.AddCleanup(spec, (*specMapping).release, spec.mapping)
+	return spec, nil
+}
+
+// specMapping is the mapped file and descriptor behind a Spec from Parse.
+type specMapping struct {
+	once sync.Once
+	data []byte
+	file *os.File
+}
+
+func (m *specMapping) release() {
+	m.once.Do(func() {
+		unix.Munmap(m.data)
+		m.file.Close()
+	})
+}
+
+// Close unmaps the file and closes the descriptor that Parse kept. Images
+// already loaded from the spec are not affected, but Load of a closed
+// spec fails, and SHA256 returns "" unless it was called before Close.
+// Close is idempotent.
+func (s *Spec) Close() error {
+	if s.mapping == nil {
+		return nil
+	}
+	s.shaOnce.Do(func() {}) // a digest not computed yet cannot be any more
+	s.mapping.release()
+	s.file = nil
+	s.data = nil
+	return nil
 }
 
 // ParseBytes parses a library held in memory; name is used in errors and
@@ -149,6 +211,9 @@ func Parse(path string) (*Spec, error) {
 func ParseBytes(name string, data []byte) (spec *Spec, err error) {
 	// The parser checks every offset it reads, but a missed check must
 	// never take the process down: turn a panic into a format error.
+	// A mapped file that shrinks while it is parsed raises SIGBUS, which
+	// SetPanicOnFault turns into a panic here too.
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
 			spec = nil
@@ -160,9 +225,22 @@ func ParseBytes(name string, data []byte) (spec *Spec, err error) {
 	if err := p.parse(); err != nil {
 		return nil, err
 	}
-	sum := sha256.Sum256(data)
-	p.spec.SHA256 = hex.EncodeToString(sum[:])
 	return p.spec, nil
+}
+
+// SHA256 returns the hex SHA-256 digest of the parsed bytes. It is
+// computed on first use, because hashing a large library costs more than
+// parsing it.
+// It returns "" if the mapped file was truncated since it was parsed, or
+// if the spec was closed before the first call.
+func (s *Spec) SHA256() string {
+	s.shaOnce.Do(func() {
+		defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+		defer func() { _ = recover() }()
+		sum := sha256.Sum256(s.data)
+		s.sha256 = hex.EncodeToString(sum[:])
+	})
+	return s.sha256
 }
 
 type parser struct {
@@ -170,9 +248,13 @@ type parser struct {
 	data []byte
 	spec *Spec
 
-	dyn        map[elf.DynTag][]uint64
-	strtab     []byte
-	ehFrameHdr uint64
+	dyn    map[elf.DynTag][]uint64
+	strtab string // the dynamic string table; names are substrings of it
+
+	relocCounts [64]int
+	otherCounts map[elf.R_X86_64]int
+	lastSeg     int // index of the segment inImage matched last
+	ehFrameHdr  uint64
 }
 
 func (p *parser) errf(off int64, format string, args ...any) error {
@@ -284,6 +366,13 @@ func (p *parser) parseHeader() error {
 	}
 	if !p.inFile(phoff, phnum*phentsize) {
 		return p.errf(32, "program headers at %#x (%d entries) extend past the end of the %d-byte file", phoff, phnum, len(p.data))
+	}
+	// The loader needs no section headers, but a table that ends past the
+	// end of the file shows the file was cut short, for example while it
+	// was being copied.
+	shoff, shentsize, shnum := p.u64(40), uint64(p.u16(58)), uint64(p.u16(60))
+	if shoff != 0 && shnum != 0 && !p.inFile(shoff, shnum*shentsize) {
+		return p.errf(40, "section headers at %#x (%d entries of %d bytes) extend past the end of the %d-byte file: the file is truncated", shoff, shnum, shentsize, len(p.data))
 	}
 	return p.parseProgHeaders(phoff, phnum)
 }
@@ -405,8 +494,18 @@ func (p *parser) fileOffset(addr, size uint64, what string) (uint64, error) {
 
 // inImage reports whether [addr, addr+size) lies in some PT_LOAD segment.
 func (p *parser) inImage(addr, size uint64) (Segment, bool) {
-	for _, seg := range p.spec.Segments {
-		if addr >= seg.Vaddr && addr-seg.Vaddr <= seg.Memsz && size <= seg.Memsz-(addr-seg.Vaddr) {
+	segs := p.spec.Segments
+	contains := func(seg Segment) bool {
+		return addr >= seg.Vaddr && addr-seg.Vaddr <= seg.Memsz && size <= seg.Memsz-(addr-seg.Vaddr)
+	}
+	// Relocations come sorted by address, so the last match usually
+	// matches again.
+	if p.lastSeg < len(segs) && contains(segs[p.lastSeg]) {
+		return segs[p.lastSeg], true
+	}
+	for i, seg := range segs {
+		if contains(seg) {
+			p.lastSeg = i
 			return seg, true
 		}
 	}
@@ -448,7 +547,7 @@ func (p *parser) parseDynamic() error {
 	if err != nil {
 		return err
 	}
-	p.strtab = p.data[strOff : strOff+strsz]
+	p.strtab = string(p.data[strOff : strOff+strsz])
 
 	for _, v := range p.dyn[elf.DT_NEEDED] {
 		name, err := p.str(v, "DT_NEEDED")
@@ -471,11 +570,11 @@ func (p *parser) str(off uint64, what string) (string, error) {
 		return "", p.errf(-1, "%s name offset %#x is outside the %d-byte string table", what, off, len(p.strtab))
 	}
 	b := p.strtab[off:]
-	i := bytes.IndexByte(b, 0)
+	i := strings.IndexByte(b, 0)
 	if i < 0 {
 		return "", p.errf(-1, "%s name at string table offset %#x has no NUL terminator", what, off)
 	}
-	return string(b[:i]), nil
+	return b[:i], nil
 }
 
 func alignDown(v, a uint64) uint64 { return v &^ (a - 1) }

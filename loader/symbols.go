@@ -84,7 +84,6 @@ func (p *parser) parseSymbols() error {
 	}
 
 	s.Symbols = make([]Symbol, n)
-	s.exports = make(map[string][]int)
 	for i := uint64(0); i < n; i++ {
 		e := off + i*24
 		info := p.data[e+4]
@@ -111,14 +110,33 @@ func (p *parser) parseSymbols() error {
 			}
 		}
 		s.Symbols[i] = sym
-		if sym.Defined && name != "" && (sym.Bind == elf.STB_GLOBAL || sym.Bind == elf.STB_WEAK) {
-			s.exports[name] = append(s.exports[name], int(i))
-		}
 		if sym.Type == elf.STT_GNU_IFUNC && sym.Defined {
 			s.Features.IFUNC = true
 		}
 	}
 	return nil
+}
+
+// versionTable maps version indexes (at most 0x7fff) to versions. A slice
+// is used because every symbol looks its version up.
+type versionTable struct {
+	entries []symVersion
+	defined []bool
+}
+
+func (t *versionTable) set(idx uint16, v symVersion) {
+	for int(idx) >= len(t.entries) {
+		t.entries = append(t.entries, symVersion{})
+		t.defined = append(t.defined, false)
+	}
+	t.entries[idx], t.defined[idx] = v, true
+}
+
+func (t *versionTable) get(idx uint16) (symVersion, bool) {
+	if int(idx) >= len(t.entries) || !t.defined[idx] {
+		return symVersion{}, false
+	}
+	return t.entries[idx], true
 }
 
 type symVersion struct {
@@ -140,7 +158,7 @@ func (p *parser) parseVersions(n uint64) ([]symVersion, error) {
 	}
 
 	// Version indexes 0 and 1 mean local and global (unversioned).
-	names := map[uint16]symVersion{}
+	names := &versionTable{}
 	if addr, ok := p.dynVal(elf.DT_VERDEF); ok {
 		count, _ := p.dynVal(elf.DT_VERDEFNUM)
 		if err := p.parseVerdef(addr, count, names); err != nil {
@@ -161,7 +179,7 @@ func (p *parser) parseVersions(n uint64) ([]symVersion, error) {
 		if idx <= 1 {
 			continue
 		}
-		v, ok := names[idx]
+		v, ok := names.get(idx)
 		if !ok {
 			return nil, p.errf(int64(off+i*2), "symbol %d has version index %d, which no VERDEF or VERNEED entry defines", i, idx)
 		}
@@ -171,7 +189,7 @@ func (p *parser) parseVersions(n uint64) ([]symVersion, error) {
 	return out, nil
 }
 
-func (p *parser) parseVerdef(addr, count uint64, names map[uint16]symVersion) error {
+func (p *parser) parseVerdef(addr, count uint64, names *versionTable) error {
 	if count > maxSymbols {
 		return p.errf(-1, "DT_VERDEFNUM %d out of range", count)
 	}
@@ -195,7 +213,7 @@ func (p *parser) parseVerdef(addr, count uint64, names map[uint16]symVersion) er
 			return err
 		}
 		if flags&1 == 0 { // VER_FLG_BASE names the file itself
-			names[ndx&0x7fff] = symVersion{name: name}
+			names.set(ndx&0x7fff, symVersion{name: name})
 		}
 		if next == 0 {
 			break
@@ -205,7 +223,7 @@ func (p *parser) parseVerdef(addr, count uint64, names map[uint16]symVersion) er
 	return nil
 }
 
-func (p *parser) parseVerneed(addr, count uint64, names map[uint16]symVersion) error {
+func (p *parser) parseVerneed(addr, count uint64, names *versionTable) error {
 	if count > maxSymbols {
 		return p.errf(-1, "DT_VERNEEDNUM %d out of range", count)
 	}
@@ -232,7 +250,7 @@ func (p *parser) parseVerneed(addr, count uint64, names map[uint16]symVersion) e
 			if err != nil {
 				return err
 			}
-			names[other&0x7fff] = symVersion{name: name, library: file}
+			names.set(other&0x7fff, symVersion{name: name, library: file})
 			next := uint64(p.u32(aux + 12))
 			if next == 0 {
 				break
@@ -251,6 +269,15 @@ func (p *parser) parseVerneed(addr, count uint64, names map[uint16]symVersion) e
 func (p *parser) parseRelocations() error {
 	s := p.spec
 	s.RelocCounts = make(map[elf.R_X86_64]int)
+
+	// Size the slice once: RELA and JMPREL records map one to one, and a
+	// RELR word stands for at least one relocation.
+	rela, _ := p.dynVal(elf.DT_RELASZ)
+	plt, _ := p.dynVal(elf.DT_PLTRELSZ)
+	relr, _ := p.dynVal(dtRELRSZ)
+	if n := rela/24 + plt/24 + relr/8; n <= maxRelocations {
+		s.Relocs = make([]Reloc, 0, n)
+	}
 	if err := p.parseRela(elf.DT_RELA, elf.DT_RELASZ); err != nil {
 		return err
 	}
@@ -260,7 +287,28 @@ func (p *parser) parseRelocations() error {
 	if err := p.parseRela(elf.DT_JMPREL, elf.DT_PLTRELSZ); err != nil {
 		return err
 	}
+	for t, n := range p.relocCounts {
+		if n > 0 {
+			s.RelocCounts[elf.R_X86_64(t)] = n
+		}
+	}
+	for t, n := range p.otherCounts {
+		s.RelocCounts[t] = n
+	}
 	return nil
+}
+
+// countReloc counts a relocation by type; an array covers the defined
+// x86-64 types, which is much cheaper than a map update per record.
+func (p *parser) countReloc(t elf.R_X86_64) {
+	if t >= 0 && int(t) < len(p.relocCounts) {
+		p.relocCounts[t]++
+		return
+	}
+	if p.otherCounts == nil {
+		p.otherCounts = make(map[elf.R_X86_64]int)
+	}
+	p.otherCounts[t]++
 }
 
 func (p *parser) parseRela(tag, sizeTag elf.DynTag) error {
@@ -288,7 +336,7 @@ func (p *parser) parseRela(tag, sizeTag elf.DynTag) error {
 			return err
 		}
 		s.Relocs = append(s.Relocs, r)
-		s.RelocCounts[r.Type]++
+		p.countReloc(r.Type)
 	}
 	return nil
 }
@@ -352,12 +400,15 @@ func (p *parser) addRelr(where uint64, fileOff int64) error {
 		return p.errf(fileOff, "more than %d relocations", maxRelocations)
 	}
 	p.spec.Relocs = append(p.spec.Relocs, r)
-	p.spec.RelocCounts[r.Type]++
+	p.countReloc(r.Type)
 	return nil
 }
 
 func (p *parser) checkReloc(r Reloc, fileOff int64) error {
 	s := p.spec
+	if uint64(r.Sym) >= uint64(len(s.Symbols)) {
+		return p.errf(fileOff, "%v relocation at %#x names symbol %d, but the table has %d", r.Type, r.Offset, r.Sym, len(s.Symbols))
+	}
 	if r.Type == elf.R_X86_64_NONE {
 		return nil
 	}
@@ -367,9 +418,6 @@ func (p *parser) checkReloc(r Reloc, fileOff int64) error {
 	}
 	if !seg.Writable() {
 		s.Features.TextRel = true
-	}
-	if uint64(r.Sym) >= uint64(len(s.Symbols)) {
-		return p.errf(fileOff, "%v relocation at %#x names symbol %d, but the table has %d", r.Type, r.Offset, r.Sym, len(s.Symbols))
 	}
 	switch r.Type {
 	case elf.R_X86_64_IRELATIVE:

@@ -3,7 +3,6 @@ package loader
 import (
 	"errors"
 	"fmt"
-	"os"
 	"time"
 	"unsafe"
 
@@ -77,15 +76,11 @@ func loadSystem(spec *Spec, reason string) (*Image, error) {
 	if err := systemLoader(); err != nil {
 		return nil, err
 	}
-	file, err := os.Open(spec.Path)
+	file, err := spec.openFile()
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", spec.Path, err)
 	}
 	im := &Image{Spec: spec, Backend: BackendSystem, Fallback: reason, memfd: -1, file: file}
-	if err := im.checkSameFile(); err != nil {
-		file.Close()
-		return nil, fmt.Errorf("load %s: %w", spec.Path, err)
-	}
 
 	h, err := purego.Dlopen(fmt.Sprintf("/proc/self/fd/%d", file.Fd()), purego.RTLD_NOW|purego.RTLD_LOCAL)
 	if err != nil {

@@ -180,9 +180,10 @@ func runChild(t *testing.T, name string, env ...string) (string, error) {
 }
 
 // TestTrivialDestructor checks that Close runs the library's destructor.
-// The destructor reads DECOUPLE_TEST_DTOR_FILE with getenv, which sees the
-// C library's copy of the environment: a Go program built without cgo
-// never updates it after startup, so the variable is set for a child.
+// The destructor reads DECOUPLE_TEST_DTOR_FILE with getenv, which reads the
+// C library's copy of the environment. A Go program built without cgo
+// never updates that copy after startup, so the variable is set for a
+// child process.
 func TestTrivialDestructor(t *testing.T) {
 	if inChild(t.Name()) {
 		im, err := loader.Open(os.Getenv("DECOUPLE_TEST_LIB"), ownLoader())

@@ -282,7 +282,7 @@ type ImageInfo struct {
 
 func (im *image) info() ImageInfo {
 	s := im.img.Spec
-	return ImageInfo{Path: s.Path, Soname: s.Soname, BuildID: s.BuildID, SHA256: s.SHA256,
+	return ImageInfo{Path: s.Path, Soname: s.Soname, BuildID: s.BuildID, SHA256: s.SHA256(),
 		Start: im.img.Base, End: im.img.Base + im.img.Span, LoadedAt: im.loaded, LoadTime: im.img.LoadTime}
 }
 

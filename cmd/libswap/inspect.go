@@ -111,7 +111,7 @@ func runInspect(_ context.Context, stdout, stderr io.Writer, args []string) erro
 
 func describe(spec *loader.Spec) *inspectReport {
 	rep := &inspectReport{
-		Path: spec.Path, Soname: spec.Soname, BuildID: spec.BuildID, SHA256: spec.SHA256, Size: spec.Size,
+		Path: spec.Path, Soname: spec.Soname, BuildID: spec.BuildID, SHA256: spec.SHA256(), Size: spec.Size,
 		Needed: append([]string{}, spec.Needed...), Relocations: map[string]int{},
 		Functions: []string{}, Objects: []string{},
 	}

@@ -8,7 +8,11 @@ import (
 	_ "github.com/ebitengine/purego"
 )
 
+// runtimeCgocall is marked noescape because runtime.cgocall does not keep
+// its argument, so a frame on the caller's stack can stay there.
+//
 //go:linkname runtimeCgocall runtime.cgocall
+//go:noescape
 func runtimeCgocall(fn uintptr, arg unsafe.Pointer) int32
 
 // intFrame is the frame of a call with integer or pointer arguments only.
@@ -48,21 +52,12 @@ var (
 	callFullABI0 uintptr
 )
 
-// noescape hides a pointer from escape analysis, so that a frame on the
-// caller's stack stays there. runtime.cgocall does not retain its argument.
-//
-//go:nosplit
-func noescape(p unsafe.Pointer) unsafe.Pointer {
-	x := uintptr(p)
-	return unsafe.Pointer(x ^ 0)
-}
-
 func callInts(f *intFrame) {
-	runtimeCgocall(callIntsABI0, noescape(unsafe.Pointer(f)))
+	runtimeCgocall(callIntsABI0, unsafe.Pointer(f))
 }
 
 func callFull(f *fullFrame) {
-	runtimeCgocall(callFullABI0, noescape(unsafe.Pointer(f)))
+	runtimeCgocall(callFullABI0, unsafe.Pointer(f))
 }
 
 // Args holds the arguments of a call that passes floating-point values or

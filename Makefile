@@ -57,8 +57,11 @@ test-nocgo: libs
 test-race: libs
 	CGO_ENABLED=1 $(GO) test -race ./...
 
+# Fuzzing shrinks each new input for up to a minute by default; a short
+# minimize time keeps the bounded run spent on new inputs.
 fuzz: libs
-	CGO_ENABLED=0 $(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./loader
+	CGO_ENABLED=0 $(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./loader
+	CGO_ENABLED=0 $(GO) test -run '^$$' -fuzz '^FuzzParseLibrary$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./gen
 
 test: vet test-nocgo test-race fuzz
 

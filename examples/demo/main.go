@@ -4,6 +4,8 @@
 // goroutines keep calling it.
 //
 // `make demo` builds the tools and test libraries and runs it.
+//go:build linux && amd64
+
 package main
 
 import (

@@ -45,21 +45,6 @@ type fullFrame struct {
 // MaxStackArgs is the largest number of stack-passed words a call may carry.
 const MaxStackArgs = 16
 
-// Addresses of the native stubs, taken in assembly so that they are the ABI0
-// entry points that runtime.cgocall expects.
-var (
-	callIntsABI0 uintptr
-	callFullABI0 uintptr
-)
-
-func callInts(f *intFrame) {
-	runtimeCgocall(callIntsABI0, unsafe.Pointer(f))
-}
-
-func callFull(f *fullFrame) {
-	runtimeCgocall(callFullABI0, unsafe.Pointer(f))
-}
-
 // Args holds the arguments of a call that passes floating-point values or
 // more stack words than the integer calls allow.
 type Args struct {

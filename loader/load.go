@@ -293,6 +293,18 @@ func (im *Image) LookupVersion(name, version string) (uintptr, error) {
 	return addr, nil
 }
 
+// LookupReadsImage reports whether Lookup(name) reads the image's memory
+// or runs its code, so that a caller keeping the image inaccessible must
+// open it first: always for a system-loaded image (dlsym reads its symbol
+// table), and for an IFUNC symbol (Lookup runs its resolver).
+func (im *Image) LookupReadsImage(name string) bool {
+	if im.Backend == BackendSystem {
+		return true
+	}
+	idx, err := im.Spec.findExport(name, "")
+	return err == nil && im.Spec.Symbols[idx].Type == elf.STT_GNU_IFUNC
+}
+
 // findExport returns the symbol index of an exported name; version ""
 // selects the default version, preferring a global over a weak definition.
 func (s *Spec) findExport(name, version string) (int, error) {

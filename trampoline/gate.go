@@ -241,15 +241,22 @@ func (g *Gate) register(name string, data bool) (int, error) {
 			return i, nil
 		}
 	}
-	// A lookup may read the library's pages (dlsym on a system-loaded
-	// image) or run its code (an IFUNC resolver), so it runs in a window.
+	// A lookup that reads the library's pages (dlsym on a system-loaded
+	// image) or runs its code (an IFUNC resolver) runs in a window; other
+	// lookups read only the parsed symbol table.
 	im := g.cur.Load()
-	if !im.w.enter() {
-		return 0, fmt.Errorf("image retired during registration")
+	var addr uintptr
+	var err error
+	if im.img.LookupReadsImage(name) {
+		if !im.w.enter() {
+			return 0, fmt.Errorf("image retired during registration")
+		}
+		addr, err = im.img.Lookup(name)
+		im.w.exit()
+		im.w.state.Add(-callOne) // a registration is not a call of the library
+	} else {
+		addr, err = im.img.Lookup(name)
 	}
-	addr, err := im.img.Lookup(name)
-	im.w.exit()
-	im.w.state.Add(-callOne) // a registration is not a call of the library
 	if err != nil {
 		return 0, err
 	}

@@ -56,6 +56,7 @@ test-nocgo: libs
 
 test-race: libs
 	CGO_ENABLED=1 $(GO) test -race ./...
+	cd bench/cgo && CGO_ENABLED=1 $(GO) vet . && CGO_ENABLED=1 $(GO) test -race .
 
 # Fuzzing shrinks each new input for up to a minute by default; a short
 # minimize time keeps the bounded run spent on new inputs.
@@ -65,8 +66,12 @@ fuzz: libs
 
 test: vet test-nocgo test-race fuzz
 
+# bench/cgo is a separate module: its cgo baseline and every gate variant
+# run in one process, so the ratios in docs/benchmarks.md compare figures
+# from the same run.
 bench: libs
-	CGO_ENABLED=0 $(GO) test -run '^$$' -bench . -benchmem ./trampoline ./loader
+	cd bench/cgo && CGO_ENABLED=1 $(GO) test -run '^$$' -bench . -benchmem -count 5 .
+	CGO_ENABLED=0 $(GO) test -run '^$$' -bench . -benchmem -count 5 ./trampoline ./loader
 
 clean:
 	rm -rf $(BIN) testdata/libs/build

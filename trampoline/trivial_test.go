@@ -2,6 +2,7 @@ package trampoline
 
 import (
 	"testing"
+	"unsafe"
 
 	"github.com/decouple-go/decouple/internal/testlibs"
 )
@@ -48,3 +49,14 @@ func statsDelta(g *Gate, before Stats) (calls, windows, mprotects uint64) {
 	s := g.Stats()
 	return s.Calls - before.Calls, s.Windows - before.Windows, s.Mprotects - before.Mprotects
 }
+
+// heapInt64s returns a copy of v on the heap. Memory passed to C by address
+// must not live on a goroutine stack, which can move while C holds the
+// address, for example when a callback grows the stack. A result returned
+// from a function that is not inlined always escapes to the heap.
+//
+//go:noinline
+func heapInt64s(v ...int64) []int64 { return append([]int64(nil), v...) }
+
+// ptrInt64 returns the address of v's first element as an argument word.
+func ptrInt64(v []int64) uintptr { return uintptr(unsafe.Pointer(&v[0])) }

@@ -47,10 +47,10 @@ func (w *window) takeCalls() uint64 {
 type window struct {
 	state atomic.Int64
 
-	mu       sync.Mutex // serializes opening and closing
-	openedAt time.Time  // start of the current window
-	lastExit atomic.Int64
-	timer    *time.Timer
+	mu          sync.Mutex  // serializes opening and closing
+	openedAt    time.Time   // start of the current window
+	timer       *time.Timer // linger timer, nil when not armed
+	lingerCalls uint64      // call total when the linger timer was armed
 
 	gate *Gate
 	img  *image
@@ -104,13 +104,18 @@ func (w *window) enterSlow() bool {
 			panic(fmt.Sprintf("trampoline: open the call window of %s: %v", w.img.img.Spec.Path, err))
 		}
 		w.state.Store(v | stateOpen + enterOne)
+		w.startLingerLocked()
 		return true
 	}
 }
 
 // exit ends a call started by a successful enter.
 func (w *window) exit() {
-	if w.gate.mode == ModeOpen || w.gate.mode == ModeKeys {
+	// In ModeOpen and ModeKeys the window never closes. With a linger
+	// time the last exit leaves it open too, and the linger timer closes
+	// it. Neither path changes the open bit, and while the window is open
+	// only atomic read-modify-writes touch the word, so an add suffices.
+	if w.gate.mode == ModeOpen || w.gate.mode == ModeKeys || w.gate.linger > 0 {
 		w.state.Add(-countOne)
 		return
 	}
@@ -138,16 +143,6 @@ func (w *window) exitSlow() {
 			continue
 		}
 		// Last call out.
-		if w.gate.linger > 0 && v&stateRetired == 0 {
-			if !w.state.CompareAndSwap(v, v-countOne) {
-				continue
-			}
-			w.lastExit.Store(time.Now().UnixNano())
-			if w.timer == nil {
-				w.timer = time.AfterFunc(w.gate.linger, w.lingerExpired)
-			}
-			return
-		}
 		if !w.state.CompareAndSwap(v, v&^(stateOpen|countMask)) {
 			continue
 		}
@@ -156,8 +151,20 @@ func (w *window) exitSlow() {
 	}
 }
 
-// lingerExpired closes a lingering window once it has been idle for the
-// linger time, or waits again.
+// startLingerLocked arms the linger timer of a window that just opened.
+func (w *window) startLingerLocked() {
+	if w.gate.linger <= 0 || w.timer != nil {
+		return
+	}
+	w.lingerCalls = uint64(w.state.Load()) >> callShift
+	w.timer = time.AfterFunc(w.gate.linger, w.lingerExpired)
+}
+
+// lingerExpired closes a lingering window if no call ran during the last
+// linger period and none is running, or waits another period. Comparing
+// the call total in the state word keeps exits free of clock reads and
+// locks; the window closes between one and two linger periods after the
+// last call.
 func (w *window) lingerExpired() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -168,16 +175,13 @@ func (w *window) lingerExpired() {
 	if v&stateOpen == 0 || v&stateRetired != 0 {
 		return
 	}
-	wait := w.gate.linger
-	if inFlight(v) == 0 {
-		idle := time.Duration(time.Now().UnixNano() - w.lastExit.Load())
-		if idle >= w.gate.linger && w.state.CompareAndSwap(v, v&^stateOpen) {
-			w.closeLocked()
-			return
-		}
-		wait = max(w.gate.linger-idle, time.Millisecond)
+	calls := uint64(v) >> callShift
+	if inFlight(v) == 0 && calls == w.lingerCalls && w.state.CompareAndSwap(v, v&^stateOpen) {
+		w.closeLocked()
+		return
 	}
-	w.timer = time.AfterFunc(wait, w.lingerExpired)
+	w.lingerCalls = calls
+	w.timer = time.AfterFunc(w.gate.linger, w.lingerExpired)
 }
 
 // openLocked makes every region accessible again with the protection the

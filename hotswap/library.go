@@ -142,7 +142,7 @@ func (l *library) swap(file *admittedFile, current trampoline.ImageInfo, log *sl
 	if err != nil {
 		log.Error("swap failed; the running image keeps serving",
 			"sha256", file.sha256, "image_sha256", current.SHA256, "error", err)
-		return OutcomeFailed, fmt.Sprintf("swap %s: %v", file.path, err)
+		return OutcomeFailed, err.Error()
 	}
 
 	l.mu.Lock()
@@ -151,9 +151,11 @@ func (l *library) swap(file *admittedFile, current trampoline.ImageInfo, log *sl
 	now := l.gate.Image()
 	log.Info("swapped library", "from_sha256", current.SHA256, "to_sha256", now.SHA256,
 		"build_id", now.BuildID, "duration", time.Since(start), "drain", report.Drain)
+	var note string
 	if !report.Drained {
 		log.Warn("calls on the old image did not finish within the drain timeout; the old image stays mapped",
 			"old_sha256", report.Old.SHA256)
+		note = "calls on the old image did not finish within the drain timeout; the old image stays mapped"
 	}
 
 	if now.SHA256 != file.sha256 {
@@ -163,7 +165,7 @@ func (l *library) swap(file *admittedFile, current trampoline.ImageInfo, log *sl
 		log.Warn("library file changed between admission and loading", "admitted_sha256", file.sha256, "loaded_sha256", now.SHA256)
 		return OutcomeSwitched, fmt.Sprintf("file changed during the swap: admitted sha256 %s, loaded sha256 %s", file.sha256, now.SHA256)
 	}
-	return OutcomeSwitched, ""
+	return OutcomeSwitched, note
 }
 
 // record appends ev to the history and wakes the waiters it satisfies.

@@ -293,6 +293,22 @@ func (im *Image) LookupVersion(name, version string) (uintptr, error) {
 	return addr, nil
 }
 
+// ExportKindOf returns whether the default version of name is a function
+// or a data object, and false if the library does not export it.
+func (s *Spec) ExportKindOf(name string) (ExportKind, bool) {
+	idx, err := s.findExport(name, "")
+	if err != nil {
+		return 0, false
+	}
+	switch s.Symbols[idx].Type {
+	case elf.STT_FUNC, elf.STT_GNU_IFUNC:
+		return ExportFunc, true
+	case elf.STT_OBJECT, elf.STT_COMMON:
+		return ExportObject, true
+	}
+	return 0, false
+}
+
 // LookupReadsImage reports whether Lookup(name) reads the image's memory
 // or runs its code, so that a caller keeping the image inaccessible must
 // open it first: always for a system-loaded image (dlsym reads its symbol

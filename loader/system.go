@@ -50,8 +50,18 @@ func ParseBackend(s string) (Backend, error) {
 	return 0, fmt.Errorf("unknown loader backend %q: use auto, own or system", s)
 }
 
+// Loadable reports why neither backend loads the library, or nil: an
+// executable, or a library asking for an executable stack, which glibc
+// would grant by making every thread stack executable.
+func (s *Spec) Loadable() error {
+	if f := s.Features; f.Executable || f.ExecStack {
+		return s.CheckOwnLoader()
+	}
+	return nil
+}
+
 // ChooseBackend returns the backend BackendAuto would use for the spec,
-// and the reason when that is the system loader.
+// and the reason when that is the system loader. Check Loadable first.
 func (s *Spec) ChooseBackend() (Backend, string) {
 	if err := s.CheckOwnLoader(); err != nil {
 		return BackendSystem, err.Error()
@@ -69,9 +79,8 @@ const rtldDILinkmap = 2
 // name matches (glibc reuses an already loaded object of the same path).
 func loadSystem(spec *Spec, reason string) (*Image, error) {
 	start := time.Now()
-	if f := spec.Features; f.Executable || f.ExecStack {
-		// glibc would make every thread stack executable for the library.
-		return nil, fmt.Errorf("load: %w", spec.CheckOwnLoader())
+	if err := spec.Loadable(); err != nil {
+		return nil, fmt.Errorf("load: %w", err)
 	}
 	if err := systemLoader(); err != nil {
 		return nil, err

@@ -103,6 +103,11 @@ type Gate struct {
 
 	created time.Time
 	stats   counters
+
+	expMu       sync.Mutex // guards the exposure fields below
+	openWindows int        // windows open now, over all images
+	openSince   time.Time  // when openWindows last rose from 0
+	accessible  time.Duration
 }
 
 type symbolRef struct {
@@ -158,7 +163,16 @@ func (g *Gate) load(path string) (*image, error) {
 
 	addrs := make([]uintptr, len(g.names))
 	var missing []string
+	var wrongKind []error
 	for i, ref := range g.names {
+		if err := checkKind(li.Spec, ref); err != nil {
+			if errors.Is(err, loader.ErrSymbolNotFound) {
+				missing = append(missing, ref.name)
+			} else {
+				wrongKind = append(wrongKind, err)
+			}
+			continue
+		}
 		a, err := li.Lookup(ref.name)
 		if err != nil {
 			missing = append(missing, ref.name)
@@ -168,7 +182,11 @@ func (g *Gate) load(path string) (*image, error) {
 	}
 	if len(missing) > 0 {
 		li.Close()
-		return nil, fmt.Errorf("%s does not export %s, which this program calls: %w", path, strings.Join(missing, ", "), loader.ErrSymbolNotFound)
+		return nil, fmt.Errorf("%s does not export %s, which this program uses: %w", path, strings.Join(missing, ", "), loader.ErrSymbolNotFound)
+	}
+	if len(wrongKind) > 0 {
+		li.Close()
+		return nil, fmt.Errorf("%s: %w", path, errors.Join(wrongKind...))
 	}
 	im.addrs.Store(&addrs)
 
@@ -229,6 +247,26 @@ func (g *Gate) enter() *image {
 	}
 }
 
+// ErrWrongKind matches a symbol registered as a function that the library
+// exports as data, or the other way round. Calling data would jump into it.
+var ErrWrongKind = errors.New("symbol has the wrong kind")
+
+// checkKind verifies that the library exports ref with the kind it was
+// registered as.
+func checkKind(spec *loader.Spec, ref symbolRef) error {
+	kind, ok := spec.ExportKindOf(ref.name)
+	if !ok {
+		return fmt.Errorf("%s: %w", ref.name, loader.ErrSymbolNotFound)
+	}
+	switch {
+	case ref.data && kind == loader.ExportFunc:
+		return fmt.Errorf("%s is exported as a function, but the program reads it as data: %w", ref.name, ErrWrongKind)
+	case !ref.data && kind == loader.ExportObject:
+		return fmt.Errorf("%s is exported as data, but the program calls it as a function: %w", ref.name, ErrWrongKind)
+	}
+	return nil
+}
+
 // register adds a symbol to the gate and returns its index.
 func (g *Gate) register(name string, data bool) (int, error) {
 	g.mu.Lock()
@@ -245,6 +283,9 @@ func (g *Gate) register(name string, data bool) (int, error) {
 	// image) or runs its code (an IFUNC resolver) runs in a window; other
 	// lookups read only the parsed symbol table.
 	im := g.cur.Load()
+	if err := checkKind(im.img.Spec, symbolRef{name: name, data: data}); err != nil {
+		return 0, err
+	}
 	var addr uintptr
 	var err error
 	if im.img.LookupReadsImage(name) {
@@ -332,7 +373,8 @@ func (g *Gate) Swap(path string) (SwapReport, error) {
 	}
 	next, err := g.load(path)
 	if err != nil {
-		return SwapReport{}, fmt.Errorf("swap to %s: %w", path, err)
+		// load's errors name the file already.
+		return SwapReport{}, fmt.Errorf("swap: %w", err)
 	}
 
 	old := g.cur.Swap(next)
@@ -375,6 +417,9 @@ func (g *Gate) retire(im *image) bool {
 		}
 	}
 	im.img.Close()
+	if g.mode == ModeProtect || g.mode == ModeUnmap {
+		g.windowClosed() // the window makeAccessible left open
+	}
 	return true
 }
 

@@ -6,12 +6,43 @@ import (
 )
 
 type counters struct {
-	calls      atomic.Uint64
-	windows    atomic.Uint64
-	mprotects  atomic.Uint64
-	mmaps      atomic.Uint64
-	swaps      atomic.Uint64
-	accessible atomic.Int64 // nanoseconds of closed windows
+	calls     atomic.Uint64
+	windows   atomic.Uint64
+	mprotects atomic.Uint64
+	mmaps     atomic.Uint64
+	swaps     atomic.Uint64
+}
+
+// windowOpened and windowClosed track the union of the call windows of
+// all images, so that overlapping windows of an old and a new image during
+// a swap count once.
+func (g *Gate) windowOpened() {
+	g.expMu.Lock()
+	defer g.expMu.Unlock()
+	if g.openWindows == 0 {
+		g.openSince = time.Now()
+	}
+	g.openWindows++
+}
+
+func (g *Gate) windowClosed() {
+	g.expMu.Lock()
+	defer g.expMu.Unlock()
+	g.openWindows--
+	if g.openWindows == 0 {
+		g.accessible += time.Since(g.openSince)
+	}
+}
+
+// accessibleTime returns the union of all windows so far.
+func (g *Gate) accessibleTime() time.Duration {
+	g.expMu.Lock()
+	defer g.expMu.Unlock()
+	d := g.accessible
+	if g.openWindows > 0 {
+		d += time.Since(g.openSince)
+	}
+	return d
 }
 
 // Stats are a gate's counters since it was opened.
@@ -25,7 +56,7 @@ type Stats struct {
 	Swaps     uint64
 
 	Wall       time.Duration // time since the gate was opened
-	Accessible time.Duration // time in which some call window was open
+	Accessible time.Duration // time in which some call window was open, of any image
 	// Exposure is Accessible divided by Wall. In ModeOpen it is 1. In
 	// ModeKeys the library is accessible only to the thread inside a call,
 	// which the gate does not time per thread, so Exposure is 0 there and
@@ -57,10 +88,7 @@ func (g *Gate) Stats() Stats {
 		s.Accessible = s.Wall
 	case ModeKeys:
 	default:
-		s.Accessible = time.Duration(g.stats.accessible.Load())
-		if im != nil {
-			s.Accessible += im.w.openTime()
-		}
+		s.Accessible = g.accessibleTime()
 	}
 	if s.Wall > 0 {
 		s.Exposure = float64(s.Accessible) / float64(s.Wall)

@@ -48,7 +48,6 @@ type window struct {
 	state atomic.Int64
 
 	mu          sync.Mutex  // serializes opening and closing
-	openedAt    time.Time   // start of the current window
 	timer       *time.Timer // linger timer, nil when not armed
 	lingerCalls uint64      // call total when the linger timer was armed
 
@@ -202,7 +201,7 @@ func (w *window) openLocked() error {
 			g.stats.mprotects.Add(1)
 		}
 	}
-	w.openedAt = time.Now()
+	g.windowOpened()
 	g.stats.windows.Add(1)
 	return nil
 }
@@ -224,11 +223,12 @@ func (w *window) closeLocked() {
 		}
 		g.stats.mprotects.Add(uint64(n))
 	}
-	g.stats.accessible.Add(int64(time.Since(w.openedAt)))
+	g.windowClosed()
 }
 
 // makeAccessible opens the window of a retired, drained image for good, so
-// that its finalisers can run.
+// that its finalisers can run. The window counts as open until retire has
+// unloaded the image.
 func (w *window) makeAccessible() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -238,27 +238,13 @@ func (w *window) makeAccessible() error {
 	}
 	v := w.state.Load()
 	if v&stateOpen != 0 {
-		if w.gate.mode != ModeOpen && w.gate.mode != ModeKeys {
-			w.gate.stats.accessible.Add(int64(time.Since(w.openedAt)))
-		}
 		return nil
 	}
 	if err := w.openLocked(); err != nil {
 		return err
 	}
-	w.gate.stats.accessible.Add(int64(time.Since(w.openedAt)))
 	w.state.Store(v | stateOpen)
 	return nil
-}
-
-// openTime returns how long the current window has been open, or 0.
-func (w *window) openTime() time.Duration {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.state.Load()&stateOpen == 0 || w.gate.mode == ModeOpen || w.gate.mode == ModeKeys {
-		return 0
-	}
-	return time.Since(w.openedAt)
 }
 
 func mprotect(addr, size uintptr, prot int) error {

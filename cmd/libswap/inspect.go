@@ -134,6 +134,10 @@ func describe(spec *loader.Spec) *inspectReport {
 		rep.Relocations[t.String()] = n
 	}
 	rep.Features = featureNames(spec.Features)
+	if err := spec.Loadable(); err != nil {
+		rep.AutoBackend, rep.AutoReason = "none", err.Error()
+		return rep
+	}
 	b, reason := spec.ChooseBackend()
 	rep.AutoBackend, rep.AutoReason = b.String(), reason
 	return rep
@@ -268,10 +272,12 @@ func printInspect(w io.Writer, r *inspectReport) {
 	fmt.Fprintf(w, "sha256       %s\n", r.SHA256)
 	fmt.Fprintf(w, "needed       %s\n", orNone(strings.Join(r.Needed, ", ")))
 	fmt.Fprintf(w, "features     %s\n", orNone(strings.Join(r.Features, ", ")))
-	if r.AutoReason != "" {
-		fmt.Fprintf(w, "backend      %s (auto): %s\n", r.AutoBackend, r.AutoReason)
+	if r.AutoBackend == "none" {
+		fmt.Fprintf(w, "auto choice  neither loader: %s\n", r.AutoReason)
+	} else if r.AutoReason != "" {
+		fmt.Fprintf(w, "auto choice  %s loader: %s\n", r.AutoBackend, r.AutoReason)
 	} else {
-		fmt.Fprintf(w, "backend      %s (auto)\n", r.AutoBackend)
+		fmt.Fprintf(w, "auto choice  %s loader\n", r.AutoBackend)
 	}
 
 	types := make([]string, 0, len(r.Relocations))

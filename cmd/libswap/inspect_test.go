@@ -45,7 +45,7 @@ func TestInspectFallbackReason(t *testing.T) {
 	if err != nil {
 		t.Fatalf("inspect: %v", err)
 	}
-	for _, want := range []string{"initial-exec TLS", "backend      system (auto)", "loaded by    system loader"} {
+	for _, want := range []string{"initial-exec TLS", "auto choice  system loader", "loaded by    system loader"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("inspect output lacks %q:\n%s", want, out)
 		}

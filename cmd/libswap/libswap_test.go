@@ -246,7 +246,7 @@ func TestPushReportsUnsuccessfulOutcomes(t *testing.T) {
 			name:     "swap failed",
 			lib:      "libtrivial.so", // lacks vl_version, which the child registered
 			timeout:  "30s",
-			wantLine: "failed: swap ",
+			wantLine: "failed: swap: ",
 		},
 		{
 			name:     "timed out",

@@ -33,7 +33,13 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// push and status wait on sockets and stop cleanly on a signal. inspect
+	// may sit in a C call that never returns, so it keeps the default
+	// signal handling and a signal ends it at once.
+	ctx, stop := context.Background(), func() {}
+	if len(os.Args) < 2 || os.Args[1] != "inspect" {
+		ctx, stop = signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	}
 	err := run(ctx, os.Stdout, os.Stderr, os.Args[1:])
 	stop()
 	switch {

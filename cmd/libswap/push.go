@@ -118,7 +118,10 @@ func checkLibrary(src, dst string, stderr io.Writer) (*installedFile, error) {
 	case err != nil:
 		return nil, fmt.Errorf("--to: %w", err)
 	case dstInfo.Mode()&fs.ModeSymlink != 0:
-		target, _ := filepath.EvalSymlinks(dst)
+		target, err := filepath.EvalSymlinks(dst)
+		if err != nil {
+			return nil, fmt.Errorf("--to %s is a symbolic link that does not resolve (%v); fix the link or pass a regular file", dst, err)
+		}
 		return nil, fmt.Errorf("--to %s is a symbolic link to %q; pass the target instead, because a rename over the link would replace the link itself", dst, target)
 	case !dstInfo.Mode().IsRegular():
 		return nil, fmt.Errorf("--to %s is not a regular file", dst)

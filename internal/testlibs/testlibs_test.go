@@ -56,6 +56,18 @@ var libraries = []library{
 		imports: []string{"nanosleep"},
 	},
 	{
+		name:   "kind/libversioned.so.1",
+		soname: "libversioned.so.1",
+		exports: map[string]elf.SymType{
+			"vl_version":       elf.STT_FUNC,
+			"vl_version_major": elf.STT_FUNC,
+			"vl_add":           elf.STT_OBJECT,
+			"vl_sleep_ms":      elf.STT_FUNC,
+			"vl_calls":         elf.STT_OBJECT,
+		},
+		imports: []string{"nanosleep"},
+	},
+	{
 		name:    "v2/libversioned.so.1",
 		soname:  "libversioned.so.1",
 		exports: versionedExports,

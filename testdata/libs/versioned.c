@@ -14,6 +14,10 @@
  *   int vl_calls                   counts calls to the four functions above.
  *                                  It is incremented atomically, so concurrent
  *                                  callers do not lose counts.
+ *
+ * Built with -DVL_ADD_AS_DATA (build/kind/libversioned.so.1), vl_add is a
+ * data object (long vl_add = 5) instead of a function, for tests that a
+ * swap rejects a library exporting a called name as data.
  */
 #include <errno.h>
 #include <time.h>
@@ -50,11 +54,15 @@ int vl_version_major(void)
 	return parse_major(VERSION_STRING);
 }
 
+#ifdef VL_ADD_AS_DATA
+long vl_add = 5;
+#else
 long vl_add(long a, long b)
 {
 	count_call();
 	return a + b;
 }
+#endif
 
 long vl_sleep_ms(long ms)
 {

@@ -58,11 +58,12 @@ test-race: libs
 	CGO_ENABLED=1 $(GO) test -race ./...
 	cd bench/cgo && CGO_ENABLED=1 $(GO) vet . && CGO_ENABLED=1 $(GO) test -race .
 
-# Fuzzing shrinks each new input for up to a minute by default; a short
-# minimize time keeps the bounded run spent on new inputs.
+# Fuzzing shrinks each new input for up to a minute by default, and a run
+# of seconds finds many new inputs; capping minimization at 100 attempts
+# keeps the bounded run spent on fuzzing.
 fuzz: libs
-	CGO_ENABLED=0 $(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./loader
-	CGO_ENABLED=0 $(GO) test -run '^$$' -fuzz '^FuzzParseLibrary$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./gen
+	CGO_ENABLED=0 $(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 100x ./loader
+	CGO_ENABLED=0 $(GO) test -run '^$$' -fuzz '^FuzzParseLibrary$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 100x ./gen
 
 test: vet test-nocgo test-race fuzz
 

@@ -18,11 +18,11 @@ import (
 
 // maxSeedSize keeps each exec of the fuzzer fast: ParseBytes hashes the
 // whole input, so seeds of several MiB would slow every mutation down.
-const maxSeedSize = 128 << 10
+const maxSeedSize = 32 << 10
 
 // fuzzSeeds returns real libraries found on this machine, smallest system
 // libraries and every test library, plus mangled copies of one of them.
-func fuzzSeeds(f *testing.F) [][]byte {
+func fuzzSeeds(f testing.TB) [][]byte {
 	var seeds [][]byte
 	for _, soname := range []string{"libz.so.1", "libbz2.so.1.0", "liblzma.so.5", "libexpat.so.1"} {
 		for _, dir := range []string{"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64"} {

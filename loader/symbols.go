@@ -271,11 +271,14 @@ func (p *parser) parseRelocations() error {
 	s.RelocCounts = make(map[elf.R_X86_64]int)
 
 	// Size the slice once: RELA and JMPREL records map one to one, and a
-	// RELR word stands for at least one relocation.
+	// RELR word stands for at least one relocation. The sizes are clamped
+	// to the file size, since the tables must lie in the file; parseRela
+	// and parseRelr reject sizes that do not fit.
+	size := uint64(len(p.data))
 	rela, _ := p.dynVal(elf.DT_RELASZ)
 	plt, _ := p.dynVal(elf.DT_PLTRELSZ)
 	relr, _ := p.dynVal(dtRELRSZ)
-	if n := rela/24 + plt/24 + relr/8; n <= maxRelocations {
+	if n := min(rela, size)/24 + min(plt, size)/24 + min(relr, size)/8; n <= maxRelocations {
 		s.Relocs = make([]Reloc, 0, n)
 	}
 	if err := p.parseRela(elf.DT_RELA, elf.DT_RELASZ); err != nil {

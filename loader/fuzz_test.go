@@ -16,8 +16,8 @@ import (
 	"github.com/decouple-go/decouple/loader"
 )
 
-// maxSeedSize keeps each exec of the fuzzer fast: ParseBytes hashes the
-// whole input, so seeds of several MiB would slow every mutation down.
+// maxSeedSize keeps the corpus small: the fuzzer copies and mutates whole
+// inputs, so large seeds slow every execution down.
 const maxSeedSize = 32 << 10
 
 // fuzzSeeds returns real libraries found on this machine, smallest system

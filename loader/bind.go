@@ -62,7 +62,7 @@ func (im *Image) bindDependencies(opts *Options, chain []string) error {
 			im.Deps = append(im.Deps, Dependency{Name: name, How: "own loader", Path: dep.Spec.Path, Image: dep})
 			continue
 		}
-		h, err := purego.Dlopen(name, purego.RTLD_NOW|purego.RTLD_LOCAL)
+		h, err := systemDependency(name)
 		if err != nil {
 			return fmt.Errorf("dependency %s: %w", name, err)
 		}
@@ -128,12 +128,37 @@ func findDependency(name, dir string) (string, error) {
 	return "", fmt.Errorf("%s not found next to the library or in %v", name, LibraryDirs)
 }
 
+// systemDeps holds the system loader's handles of dependencies, opened
+// once per process and never closed: most are the C library and its
+// siblings, which stay loaded anyway, and reopening one that was closed
+// (libm, say) would cost a full load for every image that needs it.
+var systemDeps struct {
+	mu      sync.Mutex
+	handles map[string]uintptr
+}
+
+func systemDependency(name string) (uintptr, error) {
+	systemDeps.mu.Lock()
+	defer systemDeps.mu.Unlock()
+	if h, ok := systemDeps.handles[name]; ok {
+		return h, nil
+	}
+	h, err := purego.Dlopen(name, purego.RTLD_NOW|purego.RTLD_LOCAL)
+	if err != nil {
+		return 0, err
+	}
+	if systemDeps.handles == nil {
+		systemDeps.handles = make(map[string]uintptr)
+	}
+	systemDeps.handles[name] = h
+	return h, nil
+}
+
+// closeDependency releases a dependency of an image being unloaded:
+// isolated ones are unloaded with it, system ones stay loaded.
 func closeDependency(d Dependency) {
 	if d.Image != nil {
 		d.Image.Close()
-	}
-	if d.handle != 0 {
-		purego.Dlclose(d.handle)
 	}
 }
 

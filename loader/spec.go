@@ -493,23 +493,25 @@ func (p *parser) fileOffset(addr, size uint64, what string) (uint64, error) {
 }
 
 // inImage reports whether [addr, addr+size) lies in some PT_LOAD segment.
-func (p *parser) inImage(addr, size uint64) (Segment, bool) {
+func (p *parser) inImage(addr, size uint64) (*Segment, bool) {
 	segs := p.spec.Segments
-	contains := func(seg Segment) bool {
-		return addr >= seg.Vaddr && addr-seg.Vaddr <= seg.Memsz && size <= seg.Memsz-(addr-seg.Vaddr)
-	}
 	// Relocations come sorted by address, so the last match usually
 	// matches again.
-	if p.lastSeg < len(segs) && contains(segs[p.lastSeg]) {
-		return segs[p.lastSeg], true
+	if p.lastSeg < len(segs) && segs[p.lastSeg].contains(addr, size) {
+		return &segs[p.lastSeg], true
 	}
-	for i, seg := range segs {
-		if contains(seg) {
+	for i := range segs {
+		if segs[i].contains(addr, size) {
 			p.lastSeg = i
-			return seg, true
+			return &segs[i], true
 		}
 	}
-	return Segment{}, false
+	return nil, false
+}
+
+// contains reports whether [addr, addr+size) lies in the segment's memory.
+func (s *Segment) contains(addr, size uint64) bool {
+	return addr >= s.Vaddr && addr-s.Vaddr <= s.Memsz && size <= s.Memsz-(addr-s.Vaddr)
 }
 
 func (p *parser) parseDynamic() error {

@@ -78,11 +78,6 @@ func (p *parser) parseSymbols() error {
 		return err
 	}
 
-	versions, err := p.parseVersions(n)
-	if err != nil {
-		return err
-	}
-
 	s.Symbols = make([]Symbol, n)
 	for i := uint64(0); i < n; i++ {
 		e := off + i*24
@@ -100,10 +95,6 @@ func (p *parser) parseSymbols() error {
 			Bind:    elf.ST_BIND(info),
 			Defined: shndx != elf.SHN_UNDEF,
 		}
-		if versions != nil {
-			v := versions[i]
-			sym.Version, sym.Library, sym.Hidden = v.name, v.library, v.hidden
-		}
 		if sym.Defined && sym.Type != elf.STT_TLS && shndx != elf.SHN_ABS {
 			if _, ok := p.inImage(sym.Value, 0); !ok {
 				return p.errf(int64(e), "symbol %q at address %#x lies outside every PT_LOAD segment", name, sym.Value)
@@ -114,7 +105,7 @@ func (p *parser) parseSymbols() error {
 			s.Features.IFUNC = true
 		}
 	}
-	return nil
+	return p.parseVersions(n)
 }
 
 // versionTable maps version indexes (at most 0x7fff) to versions. A slice
@@ -147,14 +138,14 @@ type symVersion struct {
 
 // parseVersions reads DT_VERSYM, DT_VERDEF and DT_VERNEED and returns the
 // version of each of the n symbols, or nil when the library has none.
-func (p *parser) parseVersions(n uint64) ([]symVersion, error) {
+func (p *parser) parseVersions(n uint64) error {
 	versym, ok := p.dynVal(elf.DT_VERSYM)
 	if !ok {
-		return nil, nil
+		return nil
 	}
 	off, err := p.fileOffset(versym, n*2, "DT_VERSYM")
 	if err != nil {
-		return nil, err
+		return err
 	}
 
 	// Version indexes 0 and 1 mean local and global (unversioned).
@@ -162,17 +153,17 @@ func (p *parser) parseVersions(n uint64) ([]symVersion, error) {
 	if addr, ok := p.dynVal(elf.DT_VERDEF); ok {
 		count, _ := p.dynVal(elf.DT_VERDEFNUM)
 		if err := p.parseVerdef(addr, count, names); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if addr, ok := p.dynVal(elf.DT_VERNEED); ok {
 		count, _ := p.dynVal(elf.DT_VERNEEDNUM)
 		if err := p.parseVerneed(addr, count, names); err != nil {
-			return nil, err
+			return err
 		}
 	}
 
-	out := make([]symVersion, n)
+	syms := p.spec.Symbols
 	for i := uint64(0); i < n; i++ {
 		raw := p.u16(off + i*2)
 		idx := raw & 0x7fff
@@ -181,12 +172,11 @@ func (p *parser) parseVersions(n uint64) ([]symVersion, error) {
 		}
 		v, ok := names.get(idx)
 		if !ok {
-			return nil, p.errf(int64(off+i*2), "symbol %d has version index %d, which no VERDEF or VERNEED entry defines", i, idx)
+			return p.errf(int64(off+i*2), "symbol %d has version index %d, which no VERDEF or VERNEED entry defines", i, idx)
 		}
-		v.hidden = raw&0x8000 != 0
-		out[i] = v
+		syms[i].Version, syms[i].Library, syms[i].Hidden = v.name, v.library, raw&0x8000 != 0
 	}
-	return out, nil
+	return nil
 }
 
 func (p *parser) parseVerdef(addr, count uint64, names *versionTable) error {

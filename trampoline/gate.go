@@ -160,6 +160,8 @@ func (g *Gate) load(path string) (*image, error) {
 	}
 	im := &image{img: li, regions: li.Regions(), loaded: time.Now()}
 	im.w.gate, im.w.img = g, im
+	im.w.enterAdd = g.mode == ModeOpen || g.mode == ModeKeys
+	im.w.exitAdd = im.w.enterAdd || g.linger > 0
 
 	addrs := make([]uintptr, len(g.names))
 	var missing []string
@@ -236,6 +238,22 @@ func (g *Gate) seal(im *image) error {
 
 // enter starts a call on the current image and returns it.
 func (g *Gate) enter() *image {
+	// The fast path is small enough to inline into every call method.
+	im := g.cur.Load()
+	if im != nil && im.w.enterAdd && im.w.state.Add(enterOne)&stateRetired == 0 {
+		return im
+	}
+	return g.enterSlow(im)
+}
+
+// enterSlow handles what enter's fast path does not: a closed gate, a
+// window that may need opening, and an image retired by a swap. first is
+// the image enter loaded; if it counts entries with a plain add, enter
+// added to it and found it retired, so the add is undone here.
+func (g *Gate) enterSlow(first *image) *image {
+	if first != nil && first.w.enterAdd {
+		first.w.state.Add(-enterOne)
+	}
 	for {
 		im := g.cur.Load()
 		if im == nil {

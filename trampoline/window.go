@@ -53,13 +53,19 @@ type window struct {
 
 	gate *Gate
 	img  *image
+
+	// enterAdd and exitAdd select the one-add fast paths: entries never
+	// open the window in ModeOpen and ModeKeys, and exits never close it
+	// there or when a linger timer closes it instead.
+	enterAdd bool
+	exitAdd  bool
 }
 
 // enter counts a call on the image and makes the image accessible. It
 // returns false when the image has been retired by a swap; the caller then
 // retries on the gate's current image.
 func (w *window) enter() bool {
-	if w.gate.mode == ModeOpen || w.gate.mode == ModeKeys {
+	if w.enterAdd {
 		v := w.state.Add(enterOne)
 		if v&stateRetired != 0 {
 			w.state.Add(-enterOne)
@@ -114,10 +120,14 @@ func (w *window) exit() {
 	// time the last exit leaves it open too, and the linger timer closes
 	// it. Neither path changes the open bit, and while the window is open
 	// only atomic read-modify-writes touch the word, so an add suffices.
-	if w.gate.mode == ModeOpen || w.gate.mode == ModeKeys || w.gate.linger > 0 {
+	if w.exitAdd {
 		w.state.Add(-countOne)
 		return
 	}
+	w.exitCAS()
+}
+
+func (w *window) exitCAS() {
 	for {
 		v := w.state.Load()
 		if inFlight(v) <= 1 {

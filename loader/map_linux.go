@@ -187,6 +187,14 @@ func (im *Image) applyRelro() error {
 	if err := mprotect(lo, hi-lo, unix.PROT_READ); err != nil {
 		return fmt.Errorf("apply PT_GNU_RELRO at %#x+%#x: %w", lo, hi-lo, err)
 	}
+	im.markReadOnly(lo, hi)
+	return nil
+}
+
+// markReadOnly splits the regions so that the pages in [lo, hi) are
+// recorded as PROT_READ (the PT_GNU_RELRO range), keeping each piece's
+// file or memfd offset.
+func (im *Image) markReadOnly(lo, hi uintptr) {
 	var out []Region
 	for _, r := range im.regions {
 		rEnd := r.Addr + r.Size
@@ -194,17 +202,23 @@ func (im *Image) applyRelro() error {
 			out = append(out, r)
 			continue
 		}
-		if r.Addr < lo {
-			out = append(out, Region{Addr: r.Addr, Size: lo - r.Addr, Prot: r.Prot, fd: r.fd, offset: r.offset, shared: r.shared})
+		piece := func(start, end uintptr, prot int) Region {
+			p := r
+			p.Addr, p.Size, p.Prot = start, end-start, prot
+			if r.fd >= 0 {
+				p.offset = r.offset + int64(start-r.Addr)
+			}
+			return p
 		}
-		mStart, mEnd := max(r.Addr, lo), min(rEnd, hi)
-		out = append(out, Region{Addr: mStart, Size: mEnd - mStart, Prot: unix.PROT_READ, fd: r.fd, offset: r.offset + int64(mStart-r.Addr), shared: r.shared})
+		if r.Addr < lo {
+			out = append(out, piece(r.Addr, lo, r.Prot))
+		}
+		out = append(out, piece(max(r.Addr, lo), min(rEnd, hi), unix.PROT_READ))
 		if rEnd > hi {
-			out = append(out, Region{Addr: hi, Size: rEnd - hi, Prot: r.Prot, fd: r.fd, offset: r.offset + int64(hi-r.Addr), shared: r.shared})
+			out = append(out, piece(hi, rEnd, r.Prot))
 		}
 	}
 	im.regions = out
-	return nil
 }
 
 func mprotect(addr, size uintptr, prot int) error {

@@ -100,7 +100,7 @@ type Spec struct {
 
 	Segments []Segment
 	Span     uint64      // bytes from the lowest to the highest page of the PT_LOAD segments
-	Relro    [2]uint64   // PT_GNU_RELRO start and end, page-aligned inward; equal when absent
+	Relro    [2]uint64   // PT_GNU_RELRO pages: start rounded down, end rounded down; equal when absent
 	TLS      *elf.Prog64 // PT_TLS program header, nil when absent
 	Features Features
 
@@ -419,7 +419,9 @@ func (p *parser) parseProgHeaders(phoff, phnum uint64) error {
 			d := ph
 			dynamic = &d
 		case elf.PT_GNU_RELRO:
-			start := alignUp(ph.Vaddr, pageSize)
+			// As glibc does: from the page holding the start to the last
+			// whole page; the range begins the writable segment.
+			start := alignDown(ph.Vaddr, pageSize)
 			end := alignDown(ph.Vaddr+ph.Memsz, pageSize)
 			if end > start {
 				s.Relro = [2]uint64{start, end}

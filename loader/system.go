@@ -7,7 +7,6 @@ import (
 	"unsafe"
 
 	"github.com/ebitengine/purego"
-	"golang.org/x/sys/unix"
 
 	"github.com/decouple-go/decouple/internal/ccall"
 )
@@ -124,24 +123,7 @@ func (im *Image) systemRegions() {
 	}
 	im.markTLSImage()
 	if r := im.Spec.Relro; r[1] > r[0] {
-		lo, hi := im.Base+uintptr(r[0]-first), im.Base+uintptr(r[1]-first)
-		var out []Region
-		for _, reg := range im.regions {
-			end := reg.Addr + reg.Size
-			if end <= lo || reg.Addr >= hi {
-				out = append(out, reg)
-				continue
-			}
-			if reg.Addr < lo {
-				out = append(out, Region{Addr: reg.Addr, Size: lo - reg.Addr, Prot: reg.Prot, fd: -1})
-			}
-			mStart, mEnd := max(reg.Addr, lo), min(end, hi)
-			out = append(out, Region{Addr: mStart, Size: mEnd - mStart, Prot: unix.PROT_READ, fd: -1})
-			if end > hi {
-				out = append(out, Region{Addr: hi, Size: end - hi, Prot: reg.Prot, fd: -1})
-			}
-		}
-		im.regions = out
+		im.markReadOnly(im.Base+uintptr(r[0]-first), im.Base+uintptr(r[1]-first))
 	}
 }
 

@@ -70,12 +70,17 @@ type Image struct {
 	Deps     []Dependency
 	Backend  Backend // BackendOwn or BackendSystem
 	Fallback string  // why BackendAuto chose the system loader, or ""
+	// Shared reports a system-loaded image whose file the system loader
+	// had loaded already: the image is that process-wide copy, shared with
+	// other users, not a new one.
+	Shared bool
 
 	base     unsafe.Pointer
 	regions  []Region
 	ehFrame  uintptr // registered .eh_frame address, 0 when none
 	ownsSpec bool    // Open parsed the spec for this image alone; Close closes it
 	handle   uintptr // dlopen handle of a system-loaded image
+	fileID   fileID  // device and inode of a system-loaded image's file
 	// keepReadable is a page range that must stay readable between calls
 	// (a system-loaded image's TLS initialization image); empty if none.
 	keepReadable [2]uintptr
@@ -354,7 +359,8 @@ func (s *Spec) findExport(name, version string) (int, error) {
 func (s *Spec) indexExports() {
 	s.exports = make(map[string][]int)
 	for i, sym := range s.Symbols {
-		if sym.Defined && sym.Name != "" && (sym.Bind == elf.STB_GLOBAL || sym.Bind == elf.STB_WEAK) {
+		// Absolute symbols have no address in the image to return.
+		if sym.Defined && !sym.Abs && sym.Name != "" && (sym.Bind == elf.STB_GLOBAL || sym.Bind == elf.STB_WEAK) {
 			s.exports[sym.Name] = append(s.exports[sym.Name], i)
 		}
 	}

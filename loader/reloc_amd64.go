@@ -29,6 +29,8 @@ func (im *Image) relocate() error {
 		switch {
 		case !sym.Defined:
 			addr, err = im.resolveImport(sym)
+		case sym.Abs:
+			addr = uintptr(sym.Value)
 		case sym.Type == elf.STT_GNU_IFUNC:
 			addr = ccall.Call0(im.addr(sym.Value), 0)
 		default:

@@ -61,6 +61,7 @@ type Symbol struct {
 	Version string // version name from VERSYM, "" when unversioned
 	Hidden  bool   // a non-default version (name@VER rather than name@@VER)
 	Library string // for imports: the file VERNEED names for Version
+	Abs     bool   // st_shndx is SHN_ABS: a constant, such as the symbol ld emits for each version definition
 }
 
 // Reloc is one relocation record, from RELA, JMPREL or expanded RELR.
@@ -589,7 +590,7 @@ func alignUp(v, a uint64) uint64   { return (v + a - 1) &^ (a - 1) }
 func (s *Spec) Exports() []Export {
 	var out []Export
 	for _, sym := range s.Symbols {
-		if !sym.Defined || sym.Name == "" || (sym.Bind != elf.STB_GLOBAL && sym.Bind != elf.STB_WEAK) {
+		if !sym.Defined || sym.Abs || sym.Name == "" || (sym.Bind != elf.STB_GLOBAL && sym.Bind != elf.STB_WEAK) {
 			continue
 		}
 		var kind ExportKind

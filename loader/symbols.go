@@ -94,6 +94,7 @@ func (p *parser) parseSymbols() error {
 			Type:    elf.ST_TYPE(info),
 			Bind:    elf.ST_BIND(info),
 			Defined: shndx != elf.SHN_UNDEF,
+			Abs:     shndx == elf.SHN_ABS,
 		}
 		if sym.Defined && sym.Type != elf.STT_TLS && shndx != elf.SHN_ABS {
 			if _, ok := p.inImage(sym.Value, 0); !ok {

@@ -3,10 +3,13 @@ package loader
 import (
 	"errors"
 	"fmt"
+	"os"
+	"sync"
 	"time"
 	"unsafe"
 
 	"github.com/ebitengine/purego"
+	"golang.org/x/sys/unix"
 
 	"github.com/decouple-go/decouple/internal/ccall"
 )
@@ -68,6 +71,47 @@ func (s *Spec) ChooseBackend() (Backend, string) {
 	return BackendOwn, ""
 }
 
+// fileID identifies a file by device and inode, as the system loader does.
+type fileID struct{ dev, ino uint64 }
+
+func fileIdentity(f *os.File) (fileID, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return fileID{}, err
+	}
+	return fileID{dev: st.Dev, ino: st.Ino}, nil
+}
+
+// fileSet records the files that system-loaded images of this package
+// hold, so that a second load of one is rejected before dlopen.
+type fileSet struct {
+	mu    sync.Mutex
+	files map[fileID]bool
+}
+
+var systemImages = fileSet{files: map[fileID]bool{}}
+
+// add records id and reports whether it was new.
+func (s *fileSet) add(id fileID) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.files[id] {
+		return false
+	}
+	s.files[id] = true
+	return true
+}
+
+func (s *fileSet) remove(id fileID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.files, id)
+}
+
+// rtldNoload is glibc's RTLD_NOLOAD: return a handle only if the object
+// is loaded already.
+const rtldNoload = 0x4
+
 // The link_map of glibc starts with l_addr, the difference between the
 // addresses in the file and in memory.
 const rtldDILinkmap = 2
@@ -90,8 +134,32 @@ func loadSystem(spec *Spec, reason string) (*Image, error) {
 	}
 	im := &Image{Spec: spec, Backend: BackendSystem, Fallback: reason, memfd: -1, file: file}
 
-	h, err := purego.Dlopen(fmt.Sprintf("/proc/self/fd/%d", file.Fd()), purego.RTLD_NOW|purego.RTLD_LOCAL)
+	// The system loader keeps one copy of a file per process, and dlopen
+	// of a loaded file reads that copy's pages, which a gate may have
+	// sealed. A file that an image of ours holds already is rejected
+	// without calling dlopen.
+	id, err := fileIdentity(file)
 	if err != nil {
+		file.Close()
+		return nil, fmt.Errorf("load %s: %w", spec.Path, err)
+	}
+	if !systemImages.add(id) {
+		file.Close()
+		return nil, notSupported(spec.Path, "a second system-loader image of one file", "the system loader keeps one copy of a file per process, and another image holds it already; load a copy of the file under another name, or use the own loader")
+	}
+	im.fileID = id
+
+	fdPath := fmt.Sprintf("/proc/self/fd/%d", file.Fd())
+	// A file that other code in the process loaded is returned as that
+	// same copy: the image is then shared, and sealing it would break the
+	// other users.
+	if prev, err := purego.Dlopen(fdPath, purego.RTLD_NOW|rtldNoload); err == nil && prev != 0 {
+		im.Shared = true
+		purego.Dlclose(prev)
+	}
+	h, err := purego.Dlopen(fdPath, purego.RTLD_NOW|purego.RTLD_LOCAL)
+	if err != nil {
+		systemImages.remove(id)
 		file.Close()
 		return nil, fmt.Errorf("load %s with the system loader: %w", spec.Path, err)
 	}
@@ -153,6 +221,7 @@ func (im *Image) lookupSystem(name, version string) (uintptr, error) {
 // marked DF_1_NODELETE stays mapped, as the system loader decides.
 func (im *Image) closeSystem() error {
 	var err error
+	defer systemImages.remove(im.fileID)
 	if im.handle != 0 {
 		if e := purego.Dlclose(im.handle); e != nil {
 			err = fmt.Errorf("dlclose %s: %w", im.Spec.Path, e)

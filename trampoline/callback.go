@@ -10,7 +10,9 @@ import "github.com/ebitengine/purego"
 // or another gated library again.
 //
 // A process can create at least 2000 callbacks and never frees them:
-// create each once and reuse it.
+// create each once and reuse it. A callback that panics unwinds through the
+// library's C frames into the Go caller, as with cgo. The gate still ends
+// the call's window, but the library may be left in an inconsistent state.
 func NewCallback(fn any) uintptr {
 	return purego.NewCallback(fn)
 }

@@ -33,10 +33,31 @@ func copyFuncs() error {
 // unterminated memory cannot make it copy without end.
 const MaxString = 1 << 20
 
+// readLimit returns how many bytes from p GoString may read: up to the end
+// of the run of contiguous regions holding p when p points into the image,
+// else MaxString. A pointer outside the image (the C heap) is trusted.
+func (im *image) readLimit(p uintptr) uintptr {
+	end := uintptr(0)
+	for _, r := range im.regions {
+		switch {
+		case end == 0 && p >= r.Addr && p < r.Addr+r.Size:
+			end = r.Addr + r.Size
+		case end != 0 && r.Addr == end:
+			end = r.Addr + r.Size
+		}
+	}
+	if end == 0 {
+		return MaxString
+	}
+	return min(MaxString, end-p)
+}
+
 // GoString copies the NUL-terminated C string at p, which may point into
 // the library's memory, inside a call window of the current image, so that
 // it works in every mode: between calls those pages are inaccessible. It
-// returns "" for a NULL pointer and stops after MaxString bytes.
+// returns "" for a NULL pointer. It stops after MaxString bytes, and for a
+// pointer into the image at the end of the image's mapped pages. Any other
+// invalid pointer faults, as it would in C.
 func (g *Gate) GoString(p uintptr) string {
 	if p == 0 {
 		return ""
@@ -46,7 +67,7 @@ func (g *Gate) GoString(p uintptr) string {
 	}
 	im := g.enter()
 	defer im.w.exit()
-	n := ccall.Call2(libcCopy.strnlen, im.pkru, p, MaxString)
+	n := ccall.Call2(libcCopy.strnlen, im.pkru, p, im.readLimit(p))
 	if n == 0 {
 		return ""
 	}

@@ -43,9 +43,8 @@ const MaxStackArgs = ccall.MaxStackArgs
 // CallArgs calls the function with the arguments in a.
 func (f *Func) CallArgs(a *Args) Result {
 	im := f.gate.enter()
-	r := ccall.CallArgs((*im.addrs.Load())[f.index], im.pkru, a)
-	im.w.exit()
-	return r
+	defer im.w.exit()
+	return ccall.CallArgs((*im.addrs.Load())[f.index], im.pkru, a)
 }
 
 // Var is an exported data object of the library.

@@ -115,8 +115,10 @@ type symbolRef struct {
 	data bool
 }
 
-// Open loads the library at path with the own loader as the gate's first
-// image and closes its window, so that it is reachable only through calls.
+// Open loads the library at path as the gate's first image and closes its
+// window, so that it is reachable only through calls. The loader backend
+// defaults to loader.BackendAuto: the own loader, or the system loader
+// for what the own loader rejects (see loader.Image.Fallback).
 func Open(path string, opts *Options) (*Gate, error) {
 	if opts == nil {
 		opts = &Options{}
@@ -157,6 +159,11 @@ func (g *Gate) load(path string) (*image, error) {
 	li, err := loader.Open(path, &g.lopts)
 	if err != nil {
 		return nil, err
+	}
+	if li.Shared && (g.mode != ModeOpen || g.cur.Load() != nil) {
+		li.Close()
+		return nil, fmt.Errorf("%s is loaded by the system loader elsewhere in this process already (%s), so it cannot get an image of its own: a swap to it would reuse the running copy, and sealing it would break its other users; use mode open for a first load, or a library the own loader can load: %w",
+			path, li.Fallback, loader.ErrNotSupported)
 	}
 	im := &image{img: li, regions: li.Regions(), loaded: time.Now()}
 	im.w.gate, im.w.img = g, im
@@ -294,6 +301,9 @@ func (g *Gate) register(name string, data bool) (int, error) {
 	}
 	for i, ref := range g.names {
 		if ref.name == name {
+			if ref.data != data {
+				return 0, checkKind(g.cur.Load().img.Spec, symbolRef{name: name, data: data})
+			}
 			return i, nil
 		}
 	}
@@ -380,6 +390,10 @@ type SwapReport struct {
 // every symbol registered on the gate, switches new calls to it, waits for
 // calls in flight on the old image and unloads the old image. On any error
 // before the switch the old image keeps serving and the error says why.
+//
+// A Swap called from inside a call on the same gate (a callback, or a Hold
+// function) waits for its own call: it waits out DrainTimeout and leaves
+// the old image mapped, which SwapReport.Drained reports.
 func (g *Gate) Swap(path string) (SwapReport, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()

@@ -97,3 +97,23 @@ func TestExposureUnionAcrossSwaps(t *testing.T) {
 		t.Errorf("Exposure %.3f with calls sleeping in the library most of the time, want above 0.5", s.Exposure)
 	}
 }
+
+func TestFuncAfterVarSameName(t *testing.T) {
+	g, err := Open(testlibs.Path(t, "libtrivial.so"), &Options{Mode: ModeProtect})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if _, err := g.Var("tl_counter"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.Func("tl_counter"); !errors.Is(err, ErrWrongKind) {
+		t.Errorf("Func(tl_counter) after Var(tl_counter): error %v, want one matching ErrWrongKind", err)
+	}
+	if _, err := g.Func("tl_bump"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.Var("tl_bump"); !errors.Is(err, ErrWrongKind) {
+		t.Errorf("Var(tl_bump) after Func(tl_bump): error %v, want one matching ErrWrongKind", err)
+	}
+}

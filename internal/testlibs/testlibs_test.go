@@ -161,6 +161,11 @@ var libraries = []library{
 		needed:  []string{"libcyclea.so"},
 	},
 	{
+		name:    "libsymver.so",
+		soname:  "libsymver.so",
+		exports: map[string]elf.SymType{"sv_value": elf.STT_FUNC},
+	},
+	{
 		name:    "libdependent.so",
 		soname:  "libdependent.so",
 		exports: map[string]elf.SymType{"dp_labs_twice": elf.STT_FUNC},

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"unsafe"
@@ -186,10 +187,10 @@ func (im *Image) resolveImport(sym Symbol) (uintptr, error) {
 	}
 
 	name := cstring(sym.Name)
-	defer keepAlive(name)
+	defer runtime.KeepAlive(name)
 	if sym.Version != "" {
 		version := cstring(sym.Version)
-		defer keepAlive(version)
+		defer runtime.KeepAlive(version)
 		for _, d := range im.Deps {
 			if d.handle == 0 || (sym.Library != "" && d.Name != sym.Library) {
 				continue
@@ -217,6 +218,3 @@ func (im *Image) resolveImport(sym Symbol) (uintptr, error) {
 	}
 	return 0, fmt.Errorf("import %s: %w in %v", sym.Name, ErrSymbolNotFound, im.Spec.Needed)
 }
-
-//go:noinline
-func keepAlive(b []byte) { _ = b }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"sync"
 	"time"
 	"unsafe"
@@ -202,11 +203,11 @@ func (im *Image) lookupSystem(name, version string) (uintptr, error) {
 		return 0, err
 	}
 	cname := cstring(name)
-	defer keepAlive(cname)
+	defer runtime.KeepAlive(cname)
 	var addr uintptr
 	if version != "" {
 		cver := cstring(version)
-		defer keepAlive(cver)
+		defer runtime.KeepAlive(cver)
 		addr = ccall.Call3(system.dlvsym, 0, im.handle, uintptr(unsafe.Pointer(&cname[0])), uintptr(unsafe.Pointer(&cver[0])))
 	} else {
 		addr = ccall.Call2(system.dlsym, 0, im.handle, uintptr(unsafe.Pointer(&cname[0])))

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -79,7 +80,7 @@ func TestSwapUnderLoad(t *testing.T) {
 				}()
 			}
 			for seen[0].Load() < 100 {
-				runtimeGosched()
+				runtime.Gosched()
 			}
 			copyFile(t, testlibs.Path(t, "v2/libversioned.so.1"), lib)
 			rep, err := g.Swap(lib)
@@ -88,7 +89,7 @@ func TestSwapUnderLoad(t *testing.T) {
 			}
 			after := seen[1].Load()
 			for seen[1].Load() < after+100 {
-				runtimeGosched()
+				runtime.Gosched()
 			}
 			stop.Store(true)
 			wg.Wait()

@@ -1,5 +1,0 @@
-package trampoline
-
-import "runtime"
-
-func runtimeGosched() { runtime.Gosched() }

@@ -379,10 +379,10 @@ type SwapReport struct {
 	// the old image was left mapped.
 	Drain   time.Duration
 	Drained bool
-	// Carried and NotCarried say what state crossed to the new image: the
-	// gate carries none of the library's own data, since the new image
-	// runs its own initialisers; objects the old image handed out stay
-	// valid only as far as the caller keeps using the old code's format.
+	// NotCarried describes the state that did not cross to the new image.
+	// The gate carries none of the library's own data, because the new
+	// image runs its own initialisers. Objects the old image handed out
+	// must not be passed to the new one.
 	NotCarried string
 }
 

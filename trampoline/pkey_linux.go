@@ -44,6 +44,10 @@ func KeysSupported() (bool, string) {
 	return false, "no flags line in /proc/cpuinfo"
 }
 
+// NOTE: ModeKeys (this file, and the WRPKRU path of internal/ccall's
+// stubs) has only run on machines without PKU, where it stops at
+// KeysSupported; its tests skip there and have not yet run on PKU hardware.
+
 // allocKey allocates a protection key whose access is disabled on the
 // calling thread; Linux starts every thread with all keys but key 0
 // disabled, so the key is inaccessible everywhere until a gate call

@@ -2,7 +2,6 @@ package trampoline
 
 import (
 	"errors"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -30,18 +29,7 @@ func TestFuncRejectsDataSymbol(t *testing.T) {
 // A new build that exports a called function as data must not replace the
 // running image: calling it would jump into data.
 func TestSwapRejectsDataForFunction(t *testing.T) {
-	dir := t.TempDir()
-	lib := filepath.Join(dir, "libversioned.so.1")
-	copyFile(t, testlibs.Path(t, "v1/libversioned.so.1"), lib)
-	g, err := Open(lib, &Options{Mode: ModeProtect})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
-	add, err := g.Func("vl_add")
-	if err != nil {
-		t.Fatal(err)
-	}
+	g, add, lib := openVersioned(t, ModeProtect, "vl_add")
 
 	copyFile(t, testlibs.Path(t, "kind/libversioned.so.1"), lib)
 	if _, err := g.Swap(lib); !errors.Is(err, ErrWrongKind) {
@@ -52,22 +40,11 @@ func TestSwapRejectsDataForFunction(t *testing.T) {
 	}
 }
 
-// Windows of an old and a new image overlap during a swap; exposure is
+// Windows of an old and a new image overlap during a swap. Exposure is
 // their union, so it never exceeds the wall time.
 func TestExposureUnionAcrossSwaps(t *testing.T) {
-	dir := t.TempDir()
-	lib := filepath.Join(dir, "libversioned.so.1")
+	g, sleep, lib := openVersioned(t, ModeProtect, "vl_sleep_ms")
 	builds := []string{testlibs.Path(t, "v1/libversioned.so.1"), testlibs.Path(t, "v2/libversioned.so.1")}
-	copyFile(t, builds[0], lib)
-	g, err := Open(lib, &Options{Mode: ModeProtect})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
-	sleep, err := g.Func("vl_sleep_ms")
-	if err != nil {
-		t.Fatal(err)
-	}
 
 	var stop atomic.Bool
 	var wg sync.WaitGroup

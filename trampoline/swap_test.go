@@ -37,22 +37,30 @@ func copyFile(t *testing.T, src, dst string) {
 	}
 }
 
+// openVersioned copies build 1.0.0 of libversioned into a temporary folder,
+// opens it behind a gate that the test closes, and registers function fn.
+// It returns the gate, the function and the library's path, which a test
+// overwrites with another build before swapping.
+func openVersioned(t *testing.T, mode Mode, fn string) (*Gate, *Func, string) {
+	t.Helper()
+	lib := filepath.Join(t.TempDir(), "libversioned.so.1")
+	copyFile(t, testlibs.Path(t, "v1/libversioned.so.1"), lib)
+	g, err := Open(lib, &Options{Mode: mode})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.Close() })
+	f, err := g.Func(fn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g, f, lib
+}
+
 func TestSwapUnderLoad(t *testing.T) {
 	for _, mode := range []Mode{ModeOpen, ModeProtect, ModeUnmap} {
 		t.Run(mode.String(), func(t *testing.T) {
-			dir := t.TempDir()
-			lib := filepath.Join(dir, "libversioned.so.1")
-			copyFile(t, testlibs.Path(t, "v1/libversioned.so.1"), lib)
-
-			g, err := Open(lib, &Options{Mode: mode})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer g.Close()
-			version, err := g.Func("vl_version")
-			if err != nil {
-				t.Fatal(err)
-			}
+			g, version, lib := openVersioned(t, mode, "vl_version")
 			if got := g.GoString(version.Call0()); got != "1.0.0" {
 				t.Fatalf("vl_version() = %q before the swap, want 1.0.0", got)
 			}
@@ -114,20 +122,9 @@ func TestSwapUnderLoad(t *testing.T) {
 }
 
 func TestSwapRejectsBadFiles(t *testing.T) {
-	dir := t.TempDir()
-	lib := filepath.Join(dir, "libversioned.so.1")
-	copyFile(t, testlibs.Path(t, "v1/libversioned.so.1"), lib)
-	g, err := Open(lib, &Options{Mode: ModeProtect})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
-	version, err := g.Func("vl_version")
-	if err != nil {
-		t.Fatal(err)
-	}
+	g, version, lib := openVersioned(t, ModeProtect, "vl_version")
 
-	text := filepath.Join(dir, "notes.txt")
+	text := filepath.Join(filepath.Dir(lib), "notes.txt")
 	if err := os.WriteFile(text, []byte("not a library\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -53,7 +53,7 @@
 // MAP_PRIVATE and pages that were not yet copied show the new contents.
 // Truncating the file, as cp does before it writes, kills the process with
 // SIGBUS on its next access to a code page that is not resident, even when
-// the new contents are identical; the same holds for any library the
+// the new contents are identical. The same holds for any library the
 // system loader mapped.
 // A chmod or chown alone does not trigger a check: after fixing the mode or
 // owner of a rejected file, replace it again.

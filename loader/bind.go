@@ -129,10 +129,10 @@ func findDependency(name, dir string) (string, error) {
 	return "", fmt.Errorf("%s not found next to the library or in %v", name, LibraryDirs)
 }
 
-// systemDeps holds the system loader's handles of dependencies, opened
-// once per process and never closed: most are the C library and its
-// siblings, which stay loaded anyway, and reopening one that was closed
-// (libm, say) would cost a full load for every image that needs it.
+// systemDeps contains the system loader's handles of dependencies, opened
+// once per process and never closed. Most are the C library and its
+// siblings, which stay loaded anyway. Reopening one that was closed (libm,
+// say) would cost a full load for every image that needs it.
 var systemDeps struct {
 	mu      sync.Mutex
 	handles map[string]uintptr
@@ -173,8 +173,8 @@ func cstring(s string) []byte {
 
 // resolveImport finds the address of an undefined symbol in the image's
 // dependencies. A versioned import is looked up with dlvsym in the library
-// VERNEED names for that version; an unversioned one with dlsym in each
-// dependency in DT_NEEDED order. It returns 0 without error for a weak
+// that VERNEED names for that version. An unversioned one is looked up with
+// dlsym in each dependency in DT_NEEDED order. It returns 0 without error for a weak
 // symbol that nothing defines.
 func (im *Image) resolveImport(sym Symbol) (uintptr, error) {
 	for _, d := range im.Deps {

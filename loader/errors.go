@@ -24,7 +24,7 @@ var (
 type NotSupportedError struct {
 	File    string // path of the library
 	Feature string // short name of the feature, such as "text relocations"
-	Reason  string // why the loader rejects it and what to do instead
+	Reason  string // reason for the rejection and what to do instead
 }
 
 func (e *NotSupportedError) Error() string {

@@ -69,7 +69,7 @@ type Image struct {
 	LoadTime time.Duration
 	Deps     []Dependency
 	Backend  Backend // BackendOwn or BackendSystem
-	Fallback string  // why BackendAuto chose the system loader, or ""
+	Fallback string  // reason BackendAuto chose the system loader, or ""
 	// Shared reports a system-loaded image whose file the system loader
 	// had loaded already: the image is that process-wide copy, shared with
 	// other users, not a new one.

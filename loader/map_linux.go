@@ -234,7 +234,7 @@ func mprotect(addr, size uintptr, prot int) error {
 // for private writable ones, whose contents would be lost.
 func (r Region) Map() (uintptr, error) {
 	if !r.Remappable() {
-		return 0, fmt.Errorf("region %#x+%#x holds private data that mapping it again would lose", r.Addr, r.Size)
+		return 0, fmt.Errorf("region %#x+%#x cannot be mapped again: it contains private data that only exists in memory; load with DataInMemfd", r.Addr, r.Size)
 	}
 	flags := unix.MAP_PRIVATE | unix.MAP_FIXED
 	if r.shared {

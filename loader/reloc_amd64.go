@@ -10,7 +10,7 @@ import (
 
 // relocate applies every relocation record. Symbols the library defines
 // bind to its own definitions (as with -Bsymbolic), so one image never
-// reaches into another copy of itself; imports bind through resolveImport.
+// reaches into another copy of itself. Imports bind through resolveImport.
 func (im *Image) relocate() error {
 	spec := im.Spec
 	first := alignDown(spec.Segments[0].Vaddr, pageSize)

@@ -81,7 +81,7 @@ type Features struct {
 	RELR        bool // packed relative relocations (DT_RELR)
 	CXX         bool // links the C++ runtime or its exception personality
 	TextRel     bool // relocations against read-only segments
-	ExecStack   bool // PT_GNU_STACK asks for an executable stack
+	ExecStack   bool // PT_GNU_STACK requests an executable stack
 	CopyReloc   bool // R_X86_64_COPY relocations
 	NoDelete    bool // DF_1_NODELETE: the library expects never to be unloaded
 	EHFrame     bool // has PT_GNU_EH_FRAME unwind tables
@@ -171,7 +171,7 @@ func Parse(path string) (*Spec, error) {
 
 	// The spec keeps the file open, so that Load maps the very file that
 	// was parsed even if the path is replaced in between. Close releases
-	// both; a cleanup does it for specs nobody closes.
+	// both, and a cleanup releases them for specs that are never closed.
 	spec.file = f
 	spec.mapping = &specMapping{data: data, file: f}
 	runtime.AddCleanup(spec, (*specMapping).release, spec.mapping)
@@ -613,7 +613,7 @@ func (s *Spec) Exports() []Export {
 	return out
 }
 
-// ExportKind tells functions from data objects.
+// ExportKind distinguishes functions from data objects.
 type ExportKind int
 
 const (

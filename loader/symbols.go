@@ -15,6 +15,9 @@ func (p *parser) symbolCount() (uint64, error) {
 		}
 		return uint64(p.u32(off + 4)), nil
 	}
+
+	// DT_GNU_HASH: the highest symbol index in any bucket, then its chain
+	// up to the entry whose low bit marks the end.
 	addr, ok := p.dynVal(elf.DT_GNU_HASH)
 	if !ok {
 		return 0, p.errf(-1, "neither DT_HASH nor DT_GNU_HASH is present, so the symbol count is unknown")
@@ -23,6 +26,7 @@ func (p *parser) symbolCount() (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
+
 	nbuckets := uint64(p.u32(off))
 	symoffset := uint64(p.u32(off + 4))
 	bloomSize := uint64(p.u32(off + 8))
@@ -33,6 +37,7 @@ func (p *parser) symbolCount() (uint64, error) {
 	if !p.inFile(buckets, nbuckets*4) {
 		return 0, p.errf(int64(off), "DT_GNU_HASH buckets extend past the end of the file")
 	}
+
 	var maxIndex uint64
 	for i := uint64(0); i < nbuckets; i++ {
 		if b := uint64(p.u32(buckets + i*4)); b > maxIndex {
@@ -345,6 +350,7 @@ func (p *parser) parseRelr() error {
 		return nil
 	}
 	s.Features.RELR = true
+
 	size, _ := p.dynVal(dtRELRSZ)
 	if ent, ok := p.dynVal(dtRELRENT); ok && ent != 8 {
 		return p.errf(-1, "DT_RELRENT is %d, want 8", ent)
@@ -356,6 +362,7 @@ func (p *parser) parseRelr() error {
 	if err != nil {
 		return err
 	}
+
 	var where uint64
 	started := false
 	for i := uint64(0); i < size/8; i++ {

@@ -20,7 +20,7 @@ type Backend int
 
 const (
 	// BackendAuto uses the own loader and falls back to the system loader
-	// when the own loader does not support a feature of the library; the
+	// when the own loader does not support a feature of the library. The
 	// image records the reason in Fallback.
 	BackendAuto Backend = iota
 	// BackendOwn uses only the own loader.
@@ -117,10 +117,10 @@ const rtldNoload = 0x4
 // addresses in the file and in memory.
 const rtldDILinkmap = 2
 
-// loadSystem maps spec's library with dlopen. It opens the file itself and
-// passes /proc/self/fd/N, so that the system loader maps exactly the file
-// that was parsed and admitted, and does not return an earlier image whose
-// name matches (glibc reuses an already loaded object of the same path).
+// loadSystem maps spec's library with dlopen. It passes /proc/self/fd/N of
+// the file it opened, so that the system loader maps exactly the file that
+// was parsed and admitted. A path would let glibc return an earlier object
+// loaded under the same name.
 func loadSystem(spec *Spec, reason string) (*Image, error) {
 	start := time.Now()
 	if err := spec.Loadable(); err != nil {

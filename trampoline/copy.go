@@ -98,8 +98,8 @@ func (g *Gate) CopyOut(dst []byte, src uintptr) {
 //	var v string
 //	g.Hold(func() { v = g.GoString(version.Call0()) })
 //
-// Calls fn makes still enter the gate's current image, which after a
-// concurrent swap is the new one; the held image stays accessible until
+// Calls that fn makes still enter the gate's current image, which is the
+// new one after a concurrent swap. The held image stays accessible until
 // Hold returns.
 func (g *Gate) Hold(fn func()) {
 	im := g.enter()

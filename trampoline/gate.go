@@ -255,8 +255,8 @@ func (g *Gate) enter() *image {
 
 // enterSlow handles what enter's fast path does not: a closed gate, a
 // window that may need opening, and an image retired by a swap. first is
-// the image enter loaded; if it counts entries with a plain add, enter
-// added to it and found it retired, so the add is undone here.
+// the image enter loaded. If first counts entries with a plain add, enter
+// added to it and found it retired, so enterSlow undoes that add.
 func (g *Gate) enterSlow(first *image) *image {
 	if first != nil && first.w.enterAdd {
 		first.w.state.Add(-enterOne)
@@ -299,6 +299,7 @@ func (g *Gate) register(name string, data bool) (int, error) {
 	if g.closed {
 		return 0, ErrClosed
 	}
+
 	for i, ref := range g.names {
 		if ref.name == name {
 			if ref.data != data {
@@ -307,8 +308,9 @@ func (g *Gate) register(name string, data bool) (int, error) {
 			return i, nil
 		}
 	}
+
 	// A lookup that reads the library's pages (dlsym on a system-loaded
-	// image) or runs its code (an IFUNC resolver) runs in a window; other
+	// image) or runs its code (an IFUNC resolver) runs in a window. Other
 	// lookups read only the parsed symbol table.
 	im := g.cur.Load()
 	if err := checkKind(im.img.Spec, symbolRef{name: name, data: data}); err != nil {
@@ -318,7 +320,7 @@ func (g *Gate) register(name string, data bool) (int, error) {
 	var err error
 	if im.img.LookupReadsImage(name) {
 		if !im.w.enter() {
-			return 0, fmt.Errorf("image retired during registration")
+			return 0, fmt.Errorf("register %s: the image was retired during registration; register it again", name)
 		}
 		addr, err = im.img.Lookup(name)
 		im.w.exit()
@@ -329,6 +331,9 @@ func (g *Gate) register(name string, data bool) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+
+	// Callers read the address slice without a lock, so it is replaced,
+	// never changed in place.
 	old := *im.addrs.Load()
 	addrs := make([]uintptr, len(old)+1)
 	copy(addrs, old)
@@ -389,7 +394,7 @@ type SwapReport struct {
 // Swap loads the library at path as a new image, checks that it exports
 // every symbol registered on the gate, switches new calls to it, waits for
 // calls in flight on the old image and unloads the old image. On any error
-// before the switch the old image keeps serving and the error says why.
+// before the switch the old image keeps serving and the error gives the reason.
 //
 // A Swap called from inside a call on the same gate (a callback, or a Hold
 // function) waits for its own call: it waits out DrainTimeout and leaves

@@ -14,9 +14,9 @@ var panickingCallback = sync.OnceValue(func() uintptr {
 	})
 })
 
-// A Go callback that panics unwinds through the C frames into the caller;
-// the call must not stay counted as in flight, or swaps and Close would
-// wait for it forever.
+// A Go callback that panics unwinds through the C frames into the caller.
+// The call must not stay counted as in flight, because swaps and Close
+// would wait for it forever.
 func TestCallbackPanicLeavesWindow(t *testing.T) {
 	g, err := Open(testlibs.Path(t, "libtrivial.so"), &Options{Mode: ModeProtect, DrainTimeout: 10 * time.Second})
 	if err != nil {

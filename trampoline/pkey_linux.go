@@ -46,7 +46,7 @@ func KeysSupported() (bool, string) {
 
 // NOTE: ModeKeys (this file, and the WRPKRU path of internal/ccall's
 // stubs) has only run on machines without PKU, where it stops at
-// KeysSupported; its tests skip there and have not yet run on PKU hardware.
+// KeysSupported. Its tests skip there, so they have not run on PKU hardware.
 
 // allocKey allocates a protection key whose access is disabled on the
 // calling thread; Linux starts every thread with all keys but key 0

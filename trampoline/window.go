@@ -41,9 +41,9 @@ func (w *window) takeCalls() uint64 {
 // window tracks the calls in flight on one image and whether the image is
 // accessible. In ModeOpen the image is always accessible and the count is
 // kept with plain atomic adds. In ModeProtect and ModeUnmap the open bit
-// and the count change together in one compare-and-swap, so that the last
-// exit can close the window only while no other call has entered, and a
-// new call finds a closed window only after it is fully closed.
+// and the count change together in one compare-and-swap. So the last exit
+// can close the window only while no other call has entered, and a new
+// call finds a closed window only after it is fully closed.
 type window struct {
 	state atomic.Int64
 
@@ -172,7 +172,7 @@ func (w *window) startLingerLocked() {
 // lingerExpired closes a lingering window if no call ran during the last
 // linger period and none is running, or waits another period. Comparing
 // the call total in the state word keeps exits free of clock reads and
-// locks; the window closes between one and two linger periods after the
+// locks. The window closes between one and two linger periods after the
 // last call.
 func (w *window) lingerExpired() {
 	w.mu.Lock()

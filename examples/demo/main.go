@@ -1,9 +1,9 @@
 //go:build linux && amd64
 
-// Command demo runs decouple's main job end to end: it compresses a real
-// file through the system zlib loaded by the own loader behind a gate in
-// protect mode, then hot-swaps a versioned test library with libswap while
-// goroutines keep calling it.
+// Command demo runs decouple's main job end to end. It compresses a real
+// file through the system zlib, loaded by the own loader behind a gate in
+// protect mode. Then it hot-swaps a versioned test library with libswap
+// while goroutines keep calling it.
 //
 // `make demo` builds the tools and test libraries and runs it.
 package main

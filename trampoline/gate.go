@@ -103,6 +103,7 @@ type Gate struct {
 
 	created time.Time
 	stats   counters
+	callsMu sync.Mutex // orders folding retired images' calls with Stats
 
 	expMu       sync.Mutex // guards the exposure fields below
 	openWindows int        // windows open now, over all images
@@ -167,8 +168,10 @@ func (g *Gate) load(path string) (*image, error) {
 	}
 	im := &image{img: li, regions: li.Regions(), loaded: time.Now()}
 	im.w.gate, im.w.img = g, im
-	im.w.enterAdd = g.mode == ModeOpen || g.mode == ModeKeys
-	im.w.exitAdd = im.w.enterAdd || g.linger > 0
+	if g.mode == ModeOpen || g.mode == ModeKeys {
+		im.w.tally = newTally()
+	}
+	im.w.exitAdd = g.linger > 0
 
 	addrs := make([]uintptr, len(g.names))
 	var missing []string
@@ -243,24 +246,28 @@ func (g *Gate) seal(im *image) error {
 	return nil
 }
 
+// fast returns the image's tally, or nil for a nil image and in the modes
+// that count calls in the state word.
+func (im *image) fast() *tally {
+	if im == nil {
+		return nil
+	}
+	return im.w.tally
+}
+
 // enter starts a call on the current image and returns it.
 func (g *Gate) enter() *image {
 	// The fast path is small enough to inline into every call method.
 	im := g.cur.Load()
-	if im != nil && im.w.enterAdd && im.w.state.Add(enterOne)&stateRetired == 0 {
+	if t := im.fast(); t != nil && t.enter() {
 		return im
 	}
-	return g.enterSlow(im)
+	return g.enterSlow()
 }
 
 // enterSlow handles what enter's fast path does not: a closed gate, a
-// window that may need opening, and an image retired by a swap. first is
-// the image enter loaded. If first counts entries with a plain add, enter
-// added to it and found it retired, so enterSlow undoes that add.
-func (g *Gate) enterSlow(first *image) *image {
-	if first != nil && first.w.enterAdd {
-		first.w.state.Add(-enterOne)
-	}
+// window that may need opening, and an image retired by a swap.
+func (g *Gate) enterSlow() *image {
 	for {
 		im := g.cur.Load()
 		if im == nil {
@@ -318,7 +325,7 @@ func (g *Gate) register(name string, data bool) (int, error) {
 	}
 	var addr uintptr
 	var err error
-	if im.img.LookupReadsImage(name) {
+	if im.img.LookupReadsImage(name) && im.w.tally == nil {
 		if !im.w.enter() {
 			return 0, fmt.Errorf("register %s: the image was retired during registration; register it again", name)
 		}
@@ -434,10 +441,13 @@ func (g *Gate) retire(im *image) bool {
 	im.w.mu.Lock()
 	im.w.state.Or(stateRetired)
 	im.w.mu.Unlock()
+	if im.w.tally != nil {
+		im.w.tally.retire()
+	}
 	deadline := time.Now().Add(g.drain)
 	sleep := 50 * time.Microsecond
-	defer func() { g.stats.calls.Add(im.w.takeCalls()) }()
-	for inFlight(im.w.state.Load()) != 0 {
+	defer g.foldCalls(im)
+	for im.w.running() != 0 {
 		if time.Now().After(deadline) {
 			return false
 		}

@@ -65,15 +65,37 @@ type Stats struct {
 	Exposure float64
 }
 
+// foldCalls adds the calls of a retired image to the gate's total.
+func (g *Gate) foldCalls(im *image) {
+	g.callsMu.Lock()
+	defer g.callsMu.Unlock()
+	if t := im.w.tally; t != nil {
+		e, _ := t.counts()
+		g.stats.calls.Add(e)
+		return
+	}
+	g.stats.calls.Add(im.w.takeCalls())
+}
+
 // Stats returns the gate's counters.
 func (g *Gate) Stats() Stats {
+	// callsMu keeps retire from folding an image's calls into the total
+	// between the load of the current image and the read of the total.
+	g.callsMu.Lock()
 	im := g.cur.Load()
+	var live uint64 // calls of a tally, which stay in the tally
 	if im != nil {
-		g.stats.calls.Add(im.w.takeCalls())
+		if t := im.w.tally; t != nil {
+			live, _ = t.counts()
+		} else {
+			g.stats.calls.Add(im.w.takeCalls())
+		}
 	}
+	calls := g.stats.calls.Load() + live
+	g.callsMu.Unlock()
 	s := Stats{
 		Mode:      g.mode,
-		Calls:     g.stats.calls.Load(),
+		Calls:     calls,
 		Windows:   g.stats.windows.Load(),
 		Mprotects: g.stats.mprotects.Load(),
 		Mmaps:     g.stats.mmaps.Load(),
@@ -81,7 +103,7 @@ func (g *Gate) Stats() Stats {
 		Wall:      time.Since(g.created),
 	}
 	if im != nil {
-		s.InFlight = inFlight(im.w.state.Load())
+		s.InFlight = im.w.running()
 	}
 	switch g.mode {
 	case ModeOpen:

@@ -28,9 +28,22 @@ const (
 // inFlight returns the number of calls in flight recorded in a state word.
 func inFlight(v int64) int64 { return (v & countMask) >> countShift }
 
+// running returns the number of calls in flight on the window's image.
+func (w *window) running() int64 {
+	if w.tally != nil {
+		return w.tally.inFlight()
+	}
+	return inFlight(w.state.Load())
+}
+
 // takeCalls removes the call total from the state and returns it. It
-// holds mu because enterSlow stores the whole word under mu.
+// holds mu because enterSlow stores the whole word under mu. A tally's
+// total is not taken: Stats adds it for the current image, and retire
+// takes it once the image is drained.
 func (w *window) takeCalls() uint64 {
+	if w.tally != nil {
+		return 0
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	n := uint64(w.state.Load()) >> callShift
@@ -39,13 +52,14 @@ func (w *window) takeCalls() uint64 {
 }
 
 // window tracks the calls in flight on one image and whether the image is
-// accessible. In ModeOpen the image is always accessible and the count is
-// kept with plain atomic adds. In ModeProtect and ModeUnmap the open bit
-// and the count change together in one compare-and-swap. So the last exit
-// can close the window only while no other call has entered, and a new
-// call finds a closed window only after it is fully closed.
+// accessible. In ModeOpen and ModeKeys the image is always accessible and
+// a tally counts the calls. In ModeProtect and ModeUnmap the open bit and
+// the count change together in one compare-and-swap. So the last exit can
+// close the window only while no other call has entered, and a new call
+// finds a closed window only after it is fully closed.
 type window struct {
 	state atomic.Int64
+	tally *tally // ModeOpen and ModeKeys; the state word then only holds the flags
 
 	mu          sync.Mutex  // serializes opening and closing
 	timer       *time.Timer // linger timer, nil when not armed
@@ -54,24 +68,17 @@ type window struct {
 	gate *Gate
 	img  *image
 
-	// enterAdd and exitAdd select the one-add fast paths: entries never
-	// open the window in ModeOpen and ModeKeys, and exits never close it
-	// there or when a linger timer closes it instead.
-	enterAdd bool
-	exitAdd  bool
+	// exitAdd selects the one-add exit: exits never close the window
+	// when a linger timer closes it instead.
+	exitAdd bool
 }
 
 // enter counts a call on the image and makes the image accessible. It
 // returns false when the image has been retired by a swap; the caller then
 // retries on the gate's current image.
 func (w *window) enter() bool {
-	if w.enterAdd {
-		v := w.state.Add(enterOne)
-		if v&stateRetired != 0 {
-			w.state.Add(-enterOne)
-			return false
-		}
-		return true
+	if w.tally != nil {
+		return w.tally.enter()
 	}
 	for {
 		v := w.state.Load()
@@ -116,10 +123,14 @@ func (w *window) enterSlow() bool {
 
 // exit ends a call started by a successful enter.
 func (w *window) exit() {
-	// In ModeOpen and ModeKeys the window never closes. With a linger
-	// time the last exit leaves it open too, and the linger timer closes
-	// it. Neither path changes the open bit, and while the window is open
-	// only atomic read-modify-writes touch the word, so an add suffices.
+	if w.tally != nil {
+		w.tally.exit()
+		return
+	}
+	// With a linger time the last exit leaves the window open, and the
+	// linger timer closes it. That exit does not change the open bit, and
+	// while the window is open only atomic read-modify-writes touch the
+	// word, so an add suffices.
 	if w.exitAdd {
 		w.state.Add(-countOne)
 		return

@@ -10,6 +10,7 @@ import (
 	"github.com/ebitengine/purego"
 	"golang.org/x/sys/unix"
 
+	"github.com/decouple-go/decouple/internal/ccall"
 	"github.com/decouple-go/decouple/internal/testlibs"
 	"github.com/decouple-go/decouple/trampoline"
 )
@@ -73,6 +74,7 @@ func BenchmarkCall(b *testing.B) {
 	for _, w := range workloads(b) {
 		b.Run(w.name, func(b *testing.B) {
 			b.Run("cgo", func(b *testing.B) { benchCgo(b, w) })
+			b.Run("stub", func(b *testing.B) { benchStub(b, w) })
 			b.Run("purego-SyscallN", func(b *testing.B) { benchSyscallN(b, w) })
 			b.Run("purego-RegisterFunc", func(b *testing.B) { benchRegisterFunc(b, w) })
 			for _, r := range gateRoutes {
@@ -137,6 +139,66 @@ func benchSyscallN(b *testing.B, w workload) {
 	for b.Loop() {
 		sink, _, _ = purego.SyscallN(fn, a...)
 	}
+}
+
+// benchStub calls through the gate's native stub without a gate, which
+// separates the cost of the runtime.cgocall route from the gate's own.
+func benchStub(b *testing.B, w workload) {
+	fn := dlsym(b, w.lib, w.symbol)
+	a := w.args
+	switch len(a) {
+	case 1:
+		start(b, w, ccall.Call1(fn, 0, a[0]))
+		for b.Loop() {
+			sink = ccall.Call1(fn, 0, a[0])
+		}
+	case 3:
+		start(b, w, ccall.Call3(fn, 0, a[0], a[1], a[2]))
+		for b.Loop() {
+			sink = ccall.Call3(fn, 0, a[0], a[1], a[2])
+		}
+	default:
+		b.Fatalf("no stub call for %d arguments", len(a))
+	}
+}
+
+// BenchmarkCallParallel calls tl_labs from every P at once (b.RunParallel),
+// through cgo and through an open gate, whose call counts must not make
+// the goroutines contend for one cache line.
+func BenchmarkCallParallel(b *testing.B) {
+	w := workloads(b)[0]
+	x := w.args[0]
+	b.Run("cgo", func(b *testing.B) {
+		fn, err := Lookup(w.lib, w.symbol)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if CallLong(fn, int64(x)) != int64(w.want) {
+					panic("tl_labs through cgo returned a wrong result")
+				}
+			}
+		})
+	})
+	b.Run("gate-open", func(b *testing.B) {
+		g, err := trampoline.Open(w.lib, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer g.Close()
+		f, err := g.Func(w.symbol)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if f.Call1(x) != w.want {
+					panic("tl_labs through the gate returned a wrong result")
+				}
+			}
+		})
+	})
 }
 
 func benchRegisterFunc(b *testing.B, w workload) {

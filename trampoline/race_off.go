@@ -1,0 +1,5 @@
+//go:build !race
+
+package trampoline
+
+const raceEnabled = false

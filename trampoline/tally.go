@@ -1,0 +1,156 @@
+package trampoline
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+	_ "unsafe" // go:linkname
+
+	"golang.org/x/sys/unix"
+)
+
+// A tally counts the calls of one image in the modes whose window never
+// closes (ModeOpen and ModeKeys), where the count serves only the drain of
+// a swap. A shared counter would cost two locked instructions per call,
+// about a third of a cgo call here. The tally instead keeps one pair of
+// counters per P. On entry, a call pinned to its P adds one to that P's
+// entries. On return, it adds one to the exits of the P it then runs on.
+// Only the P's owner writes its slot, so the adds need no lock prefix.
+//
+// Such plain stores may sit in a CPU's store buffer while the same CPU
+// reads the retired flag, so a call could count itself, read "not retired"
+// and stay invisible to a drain that started after the flag was set. The
+// drain removes that case from the other side: after setting the flag it
+// calls membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED), which runs a full
+// memory barrier on every thread of the process. A call whose entry the
+// drain then does not see has not yet read the flag, and will see it set.
+// Where membarrier is unavailable (a kernel before 4.14, or a seccomp
+// filter), every add is an atomic one, which needs no barrier.
+//
+// The drain sums the slots while calls come and go. The sum never falls
+// below the number of calls in flight: every entry that made it past the
+// flag is visible, exits are counted only once they happened, and an entry
+// that found the flag set is taken back on the same slot while still
+// pinned, so one read of that slot sees both or neither.
+type tally struct {
+	retired atomic.Bool
+	locked  bool        // every add is atomic (no membarrier)
+	slots   []tallySlot // one per P when the image was loaded
+	extra   tallySlot   // for Ps added later by GOMAXPROCS; atomic adds
+}
+
+// tallySlot is padded to two cache lines, so that slots of different Ps
+// never share a line or an adjacent-line prefetch pair.
+type tallySlot struct {
+	enters uint64
+	exits  uint64
+	_      [112]byte
+}
+
+// membarrier commands, from linux/membarrier.h (x/sys/unix lacks them).
+const (
+	membarrierPrivateExpedited         = 1 << 3
+	membarrierRegisterPrivateExpedited = 1 << 4
+)
+
+//go:linkname procPin runtime.procPin
+func procPin() int
+
+//go:linkname procUnpin runtime.procUnpin
+func procUnpin()
+
+// barrierRegistered reports whether this process may use
+// MEMBARRIER_CMD_PRIVATE_EXPEDITED; it registers on first use.
+var barrierRegistered = sync.OnceValue(func() bool {
+	_, _, e := unix.Syscall(unix.SYS_MEMBARRIER, membarrierRegisterPrivateExpedited, 0, 0)
+	return e == 0
+})
+
+func newTally() *tally {
+	t := &tally{slots: make([]tallySlot, runtime.GOMAXPROCS(0))}
+	t.locked = raceEnabled || !barrierRegistered()
+	return t
+}
+
+// add adds d to *p, with a plain add where the tally allows it.
+func (t *tally) add(p *uint64, d uint64) {
+	if t.locked {
+		atomic.AddUint64(p, d)
+		return
+	}
+	*p += d
+}
+
+// enter counts a call and reports whether the image still takes calls.
+// When it returns false, the call was not counted.
+func (t *tally) enter() bool {
+	p := procPin()
+	if uint(p) >= uint(len(t.slots)) {
+		procUnpin()
+		return t.enterExtra()
+	}
+	s := &t.slots[p]
+	t.add(&s.enters, 1)
+	ok := !t.retired.Load()
+	if !ok {
+		t.add(&s.enters, ^uint64(0))
+	}
+	procUnpin()
+	return ok
+}
+
+// enterExtra is enter for a P without a slot.
+func (t *tally) enterExtra() bool {
+	atomic.AddUint64(&t.extra.enters, 1)
+	if t.retired.Load() {
+		atomic.AddUint64(&t.extra.enters, ^uint64(0))
+		return false
+	}
+	return true
+}
+
+// exit counts the return of a call that enter counted.
+func (t *tally) exit() {
+	p := procPin()
+	if uint(p) < uint(len(t.slots)) {
+		t.add(&t.slots[p].exits, 1)
+	} else {
+		atomic.AddUint64(&t.extra.exits, 1)
+	}
+	procUnpin()
+}
+
+// counts sums the slots. While calls run, the sums are a snapshot taken
+// slot by slot; see the type's comment for what a drain may conclude.
+func (t *tally) counts() (enters, exits uint64) {
+	for i := range t.slots {
+		enters += atomic.LoadUint64(&t.slots[i].enters)
+		exits += atomic.LoadUint64(&t.slots[i].exits)
+	}
+	enters += atomic.LoadUint64(&t.extra.enters)
+	exits += atomic.LoadUint64(&t.extra.exits)
+	return enters, exits
+}
+
+// inFlight returns the number of calls running, never below zero.
+func (t *tally) inFlight() int64 {
+	e, x := t.counts()
+	if x >= e {
+		return 0
+	}
+	return int64(e - x)
+}
+
+// retire stops new calls. Once it returns, every call that counted itself
+// later reads the flag as set, so counts bounds the calls in flight.
+func (t *tally) retire() {
+	t.retired.Store(true)
+	if !t.locked {
+		// newTally registered the process, so the kernel accepts the
+		// command. Without the barrier a drain could end under a running
+		// call, so a failure stops the process rather than unload.
+		if _, _, e := unix.Syscall(unix.SYS_MEMBARRIER, membarrierPrivateExpedited, 0, 0); e != 0 {
+			panic("trampoline: membarrier after registration: " + e.Error())
+		}
+	}
+}

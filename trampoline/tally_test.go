@@ -1,0 +1,141 @@
+package trampoline
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/decouple-go/decouple/internal/testlibs"
+)
+
+// TestOpenSwapWaitsForCallInC checks that a swap in ModeOpen, whose calls
+// are counted per P without locked instructions, waits for a call that is
+// running in C when the swap starts.
+func TestOpenSwapWaitsForCallInC(t *testing.T) {
+	g, sleep, _ := openVersioned(t, ModeOpen, "vl_sleep_ms")
+	var returned atomic.Bool
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		sleep.Call1(300)
+		returned.Store(true)
+	})
+	waitRunning(t, g, 1)
+
+	rep, err := g.Swap(testlibs.Path(t, "v2/libversioned.so.1"))
+	if err != nil {
+		t.Fatalf("Swap: %v", err)
+	}
+	if !returned.Load() {
+		t.Error("Swap returned while vl_sleep_ms still ran on the old image")
+	}
+	if !rep.Drained {
+		t.Error("SwapReport.Drained = false, want true")
+	}
+	wg.Wait()
+	if s := g.Stats(); s.Calls != 1 || s.InFlight != 0 {
+		t.Errorf("Stats: Calls = %d, InFlight = %d, want 1 and 0", s.Calls, s.InFlight)
+	}
+}
+
+// waitRunning waits until n calls are in flight on the gate's current image.
+func waitRunning(t *testing.T, g *Gate, n int64) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); g.Stats().InFlight != n; {
+		if time.Now().After(deadline) {
+			t.Fatalf("Stats.InFlight = %d after 10s, want %d", g.Stats().InFlight, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestOpenSwapStress swaps libversioned back and forth while goroutines
+// call it in ModeOpen and read its strings through Hold. GOMAXPROCS is
+// raised above the number of CPUs, and again after the first image is
+// loaded, so that calls often return on another P than they entered on
+// and some Ps have no slot of their own. A drain that ended early would
+// unload an image under a running call and kill the test binary.
+func TestOpenSwapStress(t *testing.T) {
+	const (
+		workers = 8
+		swaps   = 60
+	)
+	prev := runtime.GOMAXPROCS(4)
+	defer runtime.GOMAXPROCS(prev)
+
+	v1 := testlibs.Path(t, "v1/libversioned.so.1")
+	v2 := testlibs.Path(t, "v2/libversioned.so.1")
+	g, err := Open(v1, &Options{Mode: ModeOpen})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	runtime.GOMAXPROCS(8)
+	version, err := g.Func("vl_version")
+	if err != nil {
+		t.Fatal(err)
+	}
+	add, err := g.Func("vl_add")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sleep, err := g.Func("vl_sleep_ms")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var (
+		stop     atomic.Bool
+		calls    atomic.Uint64
+		failures = make(chan error, workers)
+		wg       sync.WaitGroup
+	)
+	for w := range workers {
+		wg.Go(func() {
+			for i := 0; !stop.Load(); i++ {
+				var v string
+				g.Hold(func() {
+					v = g.GoString(version.Call0())
+					if i%64 == 0 {
+						sleep.Call1(0)
+						calls.Add(1)
+					}
+				})
+				if v != "1.0.0" && v != "2.0.0" {
+					failures <- fmt.Errorf("worker %d: vl_version() = %q", w, v)
+					return
+				}
+				if got := int64(add.Call2(int64Arg(int64(i)), int64Arg(-3))); got != int64(i)-3 {
+					failures <- fmt.Errorf("worker %d: vl_add(%d, -3) = %d", w, i, got)
+					return
+				}
+				calls.Add(4) // Hold, GoString, vl_version and vl_add each enter the gate
+			}
+		})
+	}
+	for i := range swaps {
+		path := v2
+		if i%2 == 1 {
+			path = v1
+		}
+		rep, err := g.Swap(path)
+		if err != nil {
+			t.Fatalf("swap %d: %v", i, err)
+		}
+		if !rep.Drained {
+			t.Fatalf("swap %d: old image not drained", i)
+		}
+	}
+	stop.Store(true)
+	wg.Wait()
+	close(failures)
+	for err := range failures {
+		t.Error(err)
+	}
+	s := g.Stats()
+	if s.Calls != calls.Load() || s.InFlight != 0 || s.Swaps != swaps {
+		t.Errorf("Stats: Calls = %d, InFlight = %d, Swaps = %d; want %d, 0, %d", s.Calls, s.InFlight, s.Swaps, calls.Load(), swaps)
+	}
+}

@@ -35,8 +35,8 @@ import (
 type tally struct {
 	retired atomic.Bool
 	locked  bool        // every add is atomic (no membarrier)
-	slots   []tallySlot // one per P when the image was loaded
-	extra   tallySlot   // for Ps added later by GOMAXPROCS; atomic adds
+	slots   []tallySlot // one per P, for as many Ps as CPUs or GOMAXPROCS at load
+	extra   tallySlot   // Ps beyond those, from a later GOMAXPROCS; atomic adds
 }
 
 // tallySlot is padded to two cache lines, so that slots of different Ps
@@ -67,7 +67,10 @@ var barrierRegistered = sync.OnceValue(func() bool {
 })
 
 func newTally() *tally {
-	t := &tally{slots: make([]tallySlot, runtime.GOMAXPROCS(0))}
+	// The runtime moves GOMAXPROCS with the container's CPU limit, which
+	// is at most the CPU count, so a slot per CPU usually covers those
+	// changes. Ps past the slots share the extra one.
+	t := &tally{slots: make([]tallySlot, max(runtime.GOMAXPROCS(0), runtime.NumCPU()))}
 	t.locked = raceEnabled || !barrierRegistered()
 	return t
 }

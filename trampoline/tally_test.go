@@ -53,9 +53,9 @@ func waitRunning(t *testing.T, g *Gate, n int64) {
 
 // TestOpenSwapStress swaps libversioned back and forth while goroutines
 // call it in ModeOpen and read its strings through Hold. GOMAXPROCS is
-// raised above the number of CPUs, and again after the first image is
-// loaded, so that calls often return on another P than they entered on
-// and some Ps have no slot of their own. A drain that ended early would
+// raised to 4, and after the first image is loaded to 4 more than the
+// CPUs, so that calls often return on another P than they entered on and
+// some Ps have no slot of their own in the first image. A drain that ended early would
 // unload an image under a running call and kill the test binary.
 func TestOpenSwapStress(t *testing.T) {
 	const (
@@ -72,7 +72,7 @@ func TestOpenSwapStress(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer g.Close()
-	runtime.GOMAXPROCS(8)
+	runtime.GOMAXPROCS(max(8, runtime.NumCPU()+4))
 	version, err := g.Func("vl_version")
 	if err != nil {
 		t.Fatal(err)

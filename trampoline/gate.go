@@ -168,10 +168,9 @@ func (g *Gate) load(path string) (*image, error) {
 	}
 	im := &image{img: li, regions: li.Regions(), loaded: time.Now()}
 	im.w.gate, im.w.img = g, im
-	if g.mode == ModeOpen || g.mode == ModeKeys {
+	if g.mode == ModeOpen || g.mode == ModeKeys || g.linger > 0 {
 		im.w.tally = newTally()
 	}
-	im.w.exitAdd = g.linger > 0
 
 	addrs := make([]uintptr, len(g.names))
 	var missing []string
@@ -259,7 +258,7 @@ func (im *image) fast() *tally {
 func (g *Gate) enter() *image {
 	// The fast path is small enough to inline into every call method.
 	im := g.cur.Load()
-	if t := im.fast(); t != nil && t.enter() {
+	if t := im.fast(); t != nil && t.enter(&im.w.state) {
 		return im
 	}
 	return g.enterSlow()
@@ -325,13 +324,15 @@ func (g *Gate) register(name string, data bool) (int, error) {
 	}
 	var addr uintptr
 	var err error
-	if im.img.LookupReadsImage(name) && im.w.tally == nil {
-		if !im.w.enter() {
-			return 0, fmt.Errorf("register %s: the image was retired during registration; register it again", name)
+	if im.img.LookupReadsImage(name) {
+		if g.mode == ModeKeys {
+			// Lookup would run the resolver from Go, with the key denied.
+			return 0, fmt.Errorf("register %s: mode keys cannot run the IFUNC resolver of %s outside a call; use mode protect: %w", name, im.img.Spec.Path, loader.ErrNotSupported)
 		}
-		addr, err = im.img.Lookup(name)
-		im.w.exit()
-		im.w.state.Add(-callOne) // a registration is not a call of the library
+		err = im.w.whileOpen(func() (err error) {
+			addr, err = im.img.Lookup(name)
+			return err
+		})
 	} else {
 		addr, err = im.img.Lookup(name)
 	}
@@ -442,7 +443,7 @@ func (g *Gate) retire(im *image) bool {
 	im.w.state.Or(stateRetired)
 	im.w.mu.Unlock()
 	if im.w.tally != nil {
-		im.w.tally.retire()
+		im.w.tally.barrier()
 	}
 	deadline := time.Now().Add(g.drain)
 	sleep := 50 * time.Microsecond

@@ -9,34 +9,36 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// A tally counts the calls of one image in the modes whose window never
-// closes (ModeOpen and ModeKeys), where the count serves only the drain of
-// a swap. A shared counter would cost two locked instructions per call,
-// about a third of a cgo call here. The tally instead keeps one pair of
-// counters per P. On entry, a call pinned to its P adds one to that P's
-// entries. On return, it adds one to the exits of the P it then runs on.
-// Only the P's owner writes its slot, so the adds need no lock prefix.
+// A tally counts the calls of one image where no exit has to close the
+// window: in ModeOpen and ModeKeys, whose window never closes, and with a
+// linger time, where a timer closes it. A shared counter would cost two
+// locked instructions per call, about a third of a cgo call here. The
+// tally instead keeps one pair of counters per P. On entry, a call pinned
+// to its P adds one to that P's entries and then reads the window's state.
+// On return, it adds one to the exits of the P it then runs on. Only the
+// P's owner writes its slot, so the adds need no lock prefix.
 //
-// Such plain stores may sit in a CPU's store buffer while the same CPU
-// reads the retired flag, so a call could count itself, read "not retired"
-// and stay invisible to a drain that started after the flag was set. The
-// drain removes that case from the other side: after setting the flag it
-// calls membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED), which runs a full
-// memory barrier on every thread of the process. A call whose entry the
-// drain then does not see has not yet read the flag, and will see it set.
-// Where membarrier is unavailable (a kernel before 4.14, or a seccomp
-// filter), every add is an atomic one, which needs no barrier.
+// Two things stop new calls: a swap sets the retired bit, and the linger
+// timer clears the open bit. Each then sums the slots to learn whether a
+// call still runs. A plain store may sit in its CPU's store buffer while
+// the same CPU reads the state, so a call could count itself, read the
+// old state and stay invisible to the sum. The stopping side removes that
+// case: between changing the state and summing, it calls
+// membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED), which runs a full memory
+// barrier on every thread of the process. A call whose entry the sum then
+// misses has not yet read the state, and will read the new one. Where
+// membarrier is unavailable (a kernel before 4.14, or a seccomp filter),
+// every add is an atomic one, which needs no barrier.
 //
-// The drain sums the slots while calls come and go. The sum never falls
-// below the number of calls in flight: every entry that made it past the
-// flag is visible, exits are counted only once they happened, and an entry
-// that found the flag set is taken back on the same slot while still
-// pinned, so one read of that slot sees both or neither.
+// The sum is taken slot by slot while calls come and go, and it never
+// falls below the number of calls in flight. Every entry that got past
+// the old state is visible, exits count only once they happened, and an
+// entry that found the new state is taken back on the same slot while
+// still pinned, so one read of that slot sees both or neither.
 type tally struct {
-	retired atomic.Bool
-	locked  bool        // every add is atomic (no membarrier)
-	slots   []tallySlot // one per P, for as many Ps as CPUs or GOMAXPROCS at load
-	extra   tallySlot   // Ps beyond those, from a later GOMAXPROCS; atomic adds
+	locked bool        // every add is atomic (no membarrier)
+	slots  []tallySlot // one per P, for as many Ps as CPUs or GOMAXPROCS at load
+	extra  tallySlot   // Ps beyond those, from a later GOMAXPROCS; atomic adds
 }
 
 // tallySlot is padded to two cache lines, so that slots of different Ps
@@ -84,17 +86,18 @@ func (t *tally) add(p *uint64, d uint64) {
 	*p += d
 }
 
-// enter counts a call and reports whether the image still takes calls.
-// When it returns false, the call was not counted.
-func (t *tally) enter() bool {
+// enter counts a call and reports whether the window's state lets it
+// run: open and not retired. When it returns false, the call was not
+// counted.
+func (t *tally) enter(state *atomic.Int64) bool {
 	p := procPin()
 	if uint(p) >= uint(len(t.slots)) {
 		procUnpin()
-		return t.enterExtra()
+		return t.enterExtra(state)
 	}
 	s := &t.slots[p]
 	t.add(&s.enters, 1)
-	ok := !t.retired.Load()
+	ok := state.Load()&(stateOpen|stateRetired) == stateOpen
 	if !ok {
 		t.add(&s.enters, ^uint64(0))
 	}
@@ -103,13 +106,25 @@ func (t *tally) enter() bool {
 }
 
 // enterExtra is enter for a P without a slot.
-func (t *tally) enterExtra() bool {
+func (t *tally) enterExtra(state *atomic.Int64) bool {
 	atomic.AddUint64(&t.extra.enters, 1)
-	if t.retired.Load() {
+	if state.Load()&(stateOpen|stateRetired) != stateOpen {
 		atomic.AddUint64(&t.extra.enters, ^uint64(0))
 		return false
 	}
 	return true
+}
+
+// enterLocked counts a call without checking the state. The caller holds
+// the window's lock and has checked the state under it.
+func (t *tally) enterLocked() {
+	p := procPin()
+	if uint(p) < uint(len(t.slots)) {
+		t.add(&t.slots[p].enters, 1)
+	} else {
+		atomic.AddUint64(&t.extra.enters, 1)
+	}
+	procUnpin()
 }
 
 // exit counts the return of a call that enter counted.
@@ -144,16 +159,18 @@ func (t *tally) inFlight() int64 {
 	return int64(e - x)
 }
 
-// retire stops new calls. Once it returns, every call that counted itself
-// later reads the flag as set, so counts bounds the calls in flight.
-func (t *tally) retire() {
-	t.retired.Store(true)
-	if !t.locked {
-		// newTally registered the process, so the kernel accepts the
-		// command. Without the barrier a drain could end under a running
-		// call, so a failure stops the process rather than unload.
-		if _, _, e := unix.Syscall(unix.SYS_MEMBARRIER, membarrierPrivateExpedited, 0, 0); e != 0 {
-			panic("trampoline: membarrier after registration: " + e.Error())
-		}
+// barrier follows a change of the window's state that stops new calls
+// (the retired bit set, or the open bit cleared). Once it returns, every
+// call that counts itself later reads the new state, so counts bounds the
+// calls that got past the old one.
+func (t *tally) barrier() {
+	if t.locked {
+		return
+	}
+	// newTally registered the process, so the kernel accepts the command.
+	// Without the barrier a drain could end under a running call, so a
+	// failure stops the process rather than unload.
+	if _, _, e := unix.Syscall(unix.SYS_MEMBARRIER, membarrierPrivateExpedited, 0, 0); e != 0 {
+		panic("trampoline: membarrier after registration: " + e.Error())
 	}
 }

@@ -54,8 +54,8 @@ func waitRunning(t *testing.T, g *Gate, n int64) {
 // TestOpenSwapStress swaps libversioned back and forth while goroutines
 // call it in ModeOpen and read its strings through Hold. GOMAXPROCS is
 // raised to 4, and after the first image is loaded to 4 more than the
-// CPUs, so that calls often return on another P than they entered on and
-// some Ps have no slot of their own in the first image. A drain that ended early would
+// CPUs. So calls often return on another P than they entered on, and some
+// Ps have no slot of their own in the first image. A drain that ended early would
 // unload an image under a running call and kill the test binary.
 func TestOpenSwapStress(t *testing.T) {
 	const (
@@ -137,5 +137,91 @@ func TestOpenSwapStress(t *testing.T) {
 	s := g.Stats()
 	if s.Calls != calls.Load() || s.InFlight != 0 || s.Swaps != swaps {
 		t.Errorf("Stats: Calls = %d, InFlight = %d, Swaps = %d; want %d, 0, %d", s.Calls, s.InFlight, s.Swaps, calls.Load(), swaps)
+	}
+}
+
+// TestLingerCloseRace lets the linger timer of a ModeProtect gate close
+// the window again and again while goroutines keep calling libversioned
+// with short, uneven pauses, so that calls enter just as the timer stops
+// new calls. One more goroutine calls vl_sleep_ms(1), which runs library
+// code after a sleep far longer than the linger, first with the others
+// and then alone, so the timer also finds calls in flight. A call that
+// ran on a closed window would kill the test binary with SIGSEGV.
+func TestLingerCloseRace(t *testing.T) {
+	const (
+		workers = 4
+		calls   = 2000 // per worker
+		slow    = 100  // vl_sleep_ms calls beside the workers
+		alone   = 20   // vl_sleep_ms calls after them
+	)
+	lib := testlibs.Path(t, "v1/libversioned.so.1")
+	g, err := Open(lib, &Options{Mode: ModeProtect, Linger: 20 * time.Microsecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	add, err := g.Func("vl_add")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sleep, err := g.Func("vl_sleep_ms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := g.Stats()
+
+	failures := make(chan error, workers+1)
+	var wg sync.WaitGroup
+	sleepOnce := func(i int) error {
+		if got := sleep.Call1(1); got != 1 {
+			return fmt.Errorf("call %d: vl_sleep_ms(1) = %d, want 1", i, got)
+		}
+		return nil
+	}
+	wg.Go(func() {
+		for i := range slow {
+			if err := sleepOnce(i); err != nil {
+				failures <- err
+				return
+			}
+		}
+	})
+	for w := range workers {
+		wg.Go(func() {
+			for i := range calls {
+				x := int64(w*calls + i)
+				if got := int64(add.Call2(int64Arg(x), int64Arg(-3))); got != x-3 {
+					failures <- fmt.Errorf("worker %d: vl_add(%d, -3) = %d, want %d", w, x, got, x-3)
+					return
+				}
+				// Pauses from none to about 80 µs, different per worker.
+				if n := (i*7 + w*13) % 5; n > 0 {
+					time.Sleep(time.Duration(n*n*5) * time.Microsecond)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(failures)
+	for err := range failures {
+		t.Error(err)
+	}
+	for i := range alone {
+		if err := sleepOnce(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	got, windows, _ := statsDelta(g, before)
+	if want := uint64(workers*calls + slow + alone); got != want {
+		t.Errorf("Calls grew by %d, want %d", got, want)
+	}
+	// The window must have closed between calls at least once, or the
+	// test raced nothing.
+	if windows < 2 {
+		t.Errorf("%d calls opened %d windows, want at least 2", got, windows)
+	}
+	if n := g.Stats().InFlight; n != 0 {
+		t.Errorf("InFlight = %d after the calls returned, want 0", n)
 	}
 }

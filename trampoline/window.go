@@ -1,6 +1,7 @@
 package trampoline
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -52,14 +53,15 @@ func (w *window) takeCalls() uint64 {
 }
 
 // window tracks the calls in flight on one image and whether the image is
-// accessible. In ModeOpen and ModeKeys the image is always accessible and
-// a tally counts the calls. In ModeProtect and ModeUnmap the open bit and
-// the count change together in one compare-and-swap. So the last exit can
-// close the window only while no other call has entered, and a new call
-// finds a closed window only after it is fully closed.
+// accessible. Where no exit closes the window (ModeOpen, ModeKeys, and
+// any mode with a linger time) a tally counts the calls and the state
+// word holds only the flags. Otherwise the open bit and the count change
+// together in one compare-and-swap. So the last exit can close the window
+// only while no other call has entered, and a new call finds a closed
+// window only after it is fully closed.
 type window struct {
 	state atomic.Int64
-	tally *tally // ModeOpen and ModeKeys; the state word then only holds the flags
+	tally *tally // nil where the state word counts the calls
 
 	mu          sync.Mutex  // serializes opening and closing
 	timer       *time.Timer // linger timer, nil when not armed
@@ -67,10 +69,6 @@ type window struct {
 
 	gate *Gate
 	img  *image
-
-	// exitAdd selects the one-add exit: exits never close the window
-	// when a linger timer closes it instead.
-	exitAdd bool
 }
 
 // enter counts a call on the image and makes the image accessible. It
@@ -78,7 +76,7 @@ type window struct {
 // retries on the gate's current image.
 func (w *window) enter() bool {
 	if w.tally != nil {
-		return w.tally.enter()
+		return w.tally.enter(&w.state) || w.enterSlowTally()
 	}
 	for {
 		v := w.state.Load()
@@ -121,18 +119,61 @@ func (w *window) enterSlow() bool {
 	}
 }
 
+// enterSlowTally opens a closed window of a tally and counts the call
+// under mu, where the linger timer cannot close the window.
+func (w *window) enterSlowTally() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	v := w.state.Load()
+	if v&stateRetired != 0 {
+		return false
+	}
+	if v&stateOpen == 0 {
+		if err := w.openLocked(); err != nil {
+			panic(fmt.Sprintf("trampoline: open the call window of %s: %v", w.img.img.Spec.Path, err))
+		}
+		w.state.Or(stateOpen)
+		w.startLingerLocked()
+	}
+	w.tally.enterLocked()
+	return true
+}
+
+// whileOpen runs fn with the window open, without counting a call of the
+// library, and returns fn's error.
+func (w *window) whileOpen(fn func() error) error {
+	if w.tally == nil {
+		if !w.enter() {
+			return errRetired
+		}
+		defer w.state.Add(-callOne)
+		defer w.exit()
+		return fn()
+	}
+	// Under mu the linger timer cannot close the window.
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	v := w.state.Load()
+	if v&stateRetired != 0 {
+		return errRetired
+	}
+	if v&stateOpen == 0 {
+		if err := w.openLocked(); err != nil {
+			return err
+		}
+		w.state.Or(stateOpen)
+		w.startLingerLocked()
+	}
+	return fn()
+}
+
+// errRetired is returned by whileOpen on an image a swap retired.
+var errRetired = errors.New("the image was retired by a swap")
+
 // exit ends a call started by a successful enter.
 func (w *window) exit() {
 	if w.tally != nil {
 		w.tally.exit()
-		return
-	}
-	// With a linger time the last exit leaves the window open, and the
-	// linger timer closes it. That exit does not change the open bit, and
-	// while the window is open only atomic read-modify-writes touch the
-	// word, so an add suffices.
-	if w.exitAdd {
-		w.state.Add(-countOne)
 		return
 	}
 	w.exitCAS()
@@ -176,15 +217,14 @@ func (w *window) startLingerLocked() {
 	if w.gate.linger <= 0 || w.timer != nil {
 		return
 	}
-	w.lingerCalls = uint64(w.state.Load()) >> callShift
+	w.lingerCalls, _ = w.tally.counts()
 	w.timer = time.AfterFunc(w.gate.linger, w.lingerExpired)
 }
 
-// lingerExpired closes a lingering window if no call ran during the last
-// linger period and none is running, or waits another period. Comparing
-// the call total in the state word keeps exits free of clock reads and
-// locks. The window closes between one and two linger periods after the
-// last call.
+// lingerExpired closes a lingering window if no call entered during the
+// last linger period and none is running, or waits another period.
+// Comparing call totals keeps exits free of clock reads and locks. The
+// window closes between one and two linger periods after the last call.
 func (w *window) lingerExpired() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -195,12 +235,22 @@ func (w *window) lingerExpired() {
 	if v&stateOpen == 0 || v&stateRetired != 0 {
 		return
 	}
-	calls := uint64(v) >> callShift
-	if inFlight(v) == 0 && calls == w.lingerCalls && w.state.CompareAndSwap(v, v&^stateOpen) {
+	if calls, _ := w.tally.counts(); calls != w.lingerCalls {
+		w.lingerCalls = calls
+		w.timer = time.AfterFunc(w.gate.linger, w.lingerExpired)
+		return
+	}
+	// Quiet for a whole period: stop new calls on the fast path, then
+	// look for calls still running. New calls now wait for mu in
+	// enterSlowTally.
+	w.state.And(^int64(stateOpen))
+	w.tally.barrier()
+	if w.tally.inFlight() == 0 {
 		w.closeLocked()
 		return
 	}
-	w.lingerCalls = calls
+	w.state.Or(stateOpen)
+	w.lingerCalls, _ = w.tally.counts()
 	w.timer = time.AfterFunc(w.gate.linger, w.lingerExpired)
 }
 
@@ -257,14 +307,13 @@ func (w *window) makeAccessible() error {
 		w.timer.Stop()
 		w.timer = nil
 	}
-	v := w.state.Load()
-	if v&stateOpen != 0 {
+	if w.state.Load()&stateOpen != 0 {
 		return nil
 	}
 	if err := w.openLocked(); err != nil {
 		return err
 	}
-	w.state.Store(v | stateOpen)
+	w.state.Or(stateOpen)
 	return nil
 }
 

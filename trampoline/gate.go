@@ -101,9 +101,11 @@ type Gate struct {
 	names  []symbolRef
 	closed bool
 
-	created time.Time
-	stats   counters
-	callsMu sync.Mutex // orders folding retired images' calls with Stats
+	created   time.Time
+	stats     counters
+	callsMu   sync.Mutex // guards draining and lastCalls, and orders them with cur
+	draining  []*image   // replaced images whose calls are not yet in stats.calls
+	lastCalls uint64     // the largest Calls that Stats returned
 
 	expMu       sync.Mutex // guards the exposure fields below
 	openWindows int        // windows open now, over all images
@@ -422,7 +424,7 @@ func (g *Gate) Swap(path string) (SwapReport, error) {
 		return SwapReport{}, fmt.Errorf("swap: %w", err)
 	}
 
-	old := g.cur.Swap(next)
+	old := g.replaceImage(next)
 	g.stats.swaps.Add(1)
 	rep := SwapReport{Old: old.info(), New: next.info(),
 		NotCarried: "library globals and heap objects of the old image (the new image starts from its own initial state)"}
@@ -472,7 +474,10 @@ func (g *Gate) retire(im *image) bool {
 }
 
 // Close unloads the current image after the calls in flight return. Calls
-// made after Close panic with ErrClosed.
+// made after Close panic with ErrClosed. A Close called from inside a call
+// on the same gate (a callback, or a Hold function) waits for its own
+// call: it waits out DrainTimeout, returns an error and leaves the image
+// mapped.
 func (g *Gate) Close() error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -480,7 +485,7 @@ func (g *Gate) Close() error {
 		return nil
 	}
 	g.closed = true
-	im := g.cur.Swap(nil)
+	im := g.replaceImage(nil)
 	var err error
 	if im != nil && !g.retire(im) {
 		err = fmt.Errorf("close %s: calls still in flight after %v; the image stays mapped", g.path, g.drain)

@@ -1,6 +1,7 @@
 package trampoline
 
 import (
+	"slices"
 	"sync/atomic"
 	"time"
 )
@@ -49,7 +50,7 @@ func (g *Gate) accessibleTime() time.Duration {
 type Stats struct {
 	Mode      Mode
 	Calls     uint64 // calls that entered the gate
-	InFlight  int64  // calls running now on the current image
+	InFlight  int64  // calls running now, on the current image and on images a swap is draining
 	Windows   uint64 // call windows opened
 	Mprotects uint64 // mprotect calls made by the gate
 	Mmaps     uint64 // mmap calls made by the gate (ModeUnmap)
@@ -65,13 +66,27 @@ type Stats struct {
 	Exposure float64
 }
 
-// foldCalls adds the calls of a retired image to the gate's total.
+// replaceImage makes next the current image and returns the one it
+// replaces, which counts as draining until retire folds its calls.
+func (g *Gate) replaceImage(next *image) *image {
+	g.callsMu.Lock()
+	defer g.callsMu.Unlock()
+	old := g.cur.Swap(next)
+	if old != nil {
+		g.draining = append(g.draining, old)
+	}
+	return old
+}
+
+// foldCalls adds the calls of a retired image to the gate's total. After
+// a drain every call on it has returned, so its exits are its calls.
+// After a drain that timed out, calls that return later are not counted.
 func (g *Gate) foldCalls(im *image) {
 	g.callsMu.Lock()
 	defer g.callsMu.Unlock()
+	g.draining = slices.DeleteFunc(g.draining, func(d *image) bool { return d == im })
 	if t := im.w.tally; t != nil {
-		e, _ := t.counts()
-		g.stats.calls.Add(e)
+		g.stats.calls.Add(t.exits())
 		return
 	}
 	g.stats.calls.Add(im.w.takeCalls())
@@ -79,20 +94,35 @@ func (g *Gate) foldCalls(im *image) {
 
 // Stats returns the gate's counters.
 func (g *Gate) Stats() Stats {
-	// callsMu keeps retire from folding an image's calls into the total
-	// between the load of the current image and the read of the total.
+	// callsMu orders this with replaceImage and foldCalls, so that every
+	// image's calls are counted once: in the total, as draining, or as
+	// current.
 	g.callsMu.Lock()
+	var live uint64 // calls that stay in the tallies
+	for _, d := range g.draining {
+		if t := d.w.tally; t != nil {
+			live += t.exits()
+		} else {
+			g.stats.calls.Add(d.w.takeCalls())
+		}
+	}
 	im := g.cur.Load()
-	var live uint64 // calls of a tally, which stay in the tally
 	if im != nil {
 		if t := im.w.tally; t != nil {
-			live, _ = t.counts()
+			e, _ := t.counts()
+			live += e
 		} else {
 			g.stats.calls.Add(im.w.takeCalls())
 		}
 	}
-	calls := g.stats.calls.Load() + live
+	// A swap moves calls in flight from the current image's entries to
+	// the old image's exits, where they count once they return, and a
+	// call turned away by a closed window is counted for a moment before
+	// it enters for real. Neither may make Calls go down.
+	calls := max(g.stats.calls.Load()+live, g.lastCalls)
+	g.lastCalls = calls
 	g.callsMu.Unlock()
+
 	s := Stats{
 		Mode:      g.mode,
 		Calls:     calls,
@@ -102,8 +132,13 @@ func (g *Gate) Stats() Stats {
 		Swaps:     g.stats.swaps.Load(),
 		Wall:      time.Since(g.created),
 	}
+	g.callsMu.Lock()
+	for _, d := range g.draining {
+		s.InFlight += d.w.running()
+	}
+	g.callsMu.Unlock()
 	if im != nil {
-		s.InFlight = im.w.running()
+		s.InFlight += im.w.running()
 	}
 	switch g.mode {
 	case ModeOpen:

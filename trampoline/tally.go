@@ -139,15 +139,27 @@ func (t *tally) exit() {
 }
 
 // counts sums the slots. While calls run, the sums are a snapshot taken
-// slot by slot; see the type's comment for what a drain may conclude.
+// slot by slot. All exits are read before any entry: an exit the scan
+// counts happened after its entry, which the later reads then see, so
+// enters - exits never falls below the calls in flight.
 func (t *tally) counts() (enters, exits uint64) {
+	exits = t.exits()
 	for i := range t.slots {
 		enters += atomic.LoadUint64(&t.slots[i].enters)
-		exits += atomic.LoadUint64(&t.slots[i].exits)
 	}
 	enters += atomic.LoadUint64(&t.extra.enters)
-	exits += atomic.LoadUint64(&t.extra.exits)
 	return enters, exits
+}
+
+// exits returns the number of calls that returned. Unlike the entries,
+// which a call turned away by the state adds and takes back, it never
+// goes down.
+func (t *tally) exits() uint64 {
+	var n uint64
+	for i := range t.slots {
+		n += atomic.LoadUint64(&t.slots[i].exits)
+	}
+	return n + atomic.LoadUint64(&t.extra.exits)
 }
 
 // inFlight returns the number of calls running, never below zero.

@@ -225,3 +225,111 @@ func TestLingerCloseRace(t *testing.T) {
 		t.Errorf("InFlight = %d after the calls returned, want 0", n)
 	}
 }
+
+// blockRelease is closed to let blockingCallback return; tests that use
+// the callback store a fresh channel first.
+var blockRelease atomic.Pointer[chan struct{}]
+
+// blockingCallback is a long (*)(long) that waits until the channel in
+// blockRelease is closed and returns x+1. Called through tl_apply, it keeps
+// a gate call in flight for as long as a test needs.
+var blockingCallback = sync.OnceValue(func() uintptr {
+	return NewCallback(func(x int64) int64 {
+		<-*blockRelease.Load()
+		return x + 1
+	})
+})
+
+// TestStatsWhileCallsBlock holds four calls inside libtrivial in ModeOpen
+// while other goroutines hop between many Ps through the gate, and then
+// while a swap drains the four. Stats must count the four as in flight in
+// every sample, and Calls must never go down.
+func TestStatsWhileCallsBlock(t *testing.T) {
+	const (
+		blocked = 4
+		hoppers = 8
+		samples = 100000 // per phase
+	)
+	prev := runtime.GOMAXPROCS(16)
+	defer runtime.GOMAXPROCS(prev)
+	g, fs := openTrivial(t, &Options{Mode: ModeOpen})
+	for i := range 1000 {
+		fs.labs.Call1(int64Arg(int64(i)))
+	}
+
+	release := make(chan struct{})
+	blockRelease.Store(&release)
+	releaseOnce := sync.OnceFunc(func() { close(release) })
+	var calls sync.WaitGroup
+	// On an early return the blocked calls must end before the gate
+	// closes.
+	defer calls.Wait()
+	defer releaseOnce()
+	for i := range blocked {
+		calls.Go(func() {
+			if got := fs.apply.Call2(blockingCallback(), int64Arg(int64(i))); got != uintptr(i+1) {
+				t.Errorf("tl_apply(blocking x+1, %d) = %d, want %d", i, got, i+1)
+			}
+		})
+	}
+	waitRunning(t, g, blocked)
+
+	var last uint64
+	check := func(phase string) bool {
+		t.Helper()
+		for range samples {
+			s := g.Stats()
+			if s.InFlight < blocked {
+				t.Errorf("%s: InFlight = %d with %d calls blocked in the library, want at least %d", phase, s.InFlight, blocked, blocked)
+				return false
+			}
+			if s.Calls < last {
+				t.Errorf("%s: Calls went down from %d to %d", phase, last, s.Calls)
+				return false
+			}
+			last = s.Calls
+		}
+		return true
+	}
+
+	// Short calls that enter on one P and often leave on another, so a
+	// scan of the slots meets exits whose entries it has not read yet.
+	var stop atomic.Bool
+	var hops sync.WaitGroup
+	for range hoppers {
+		hops.Go(func() {
+			for !stop.Load() {
+				g.Hold(runtime.Gosched)
+			}
+		})
+	}
+	ok := check("beside short calls")
+	stop.Store(true)
+	hops.Wait()
+	if !ok {
+		return
+	}
+
+	swapped := make(chan error, 1)
+	go func() {
+		_, err := g.Swap(testlibs.Path(t, "libtrivial.so"))
+		swapped <- err
+	}()
+	for g.Stats().Swaps == 0 {
+		runtime.Gosched()
+	}
+	check("during the drain")
+
+	releaseOnce()
+	calls.Wait()
+	if err := <-swapped; err != nil {
+		t.Fatalf("Swap: %v", err)
+	}
+	s := g.Stats()
+	if s.InFlight != 0 {
+		t.Errorf("InFlight = %d after the calls returned, want 0", s.InFlight)
+	}
+	if s.Calls < last {
+		t.Errorf("Calls = %d after the drain, down from %d", s.Calls, last)
+	}
+}

@@ -88,7 +88,8 @@ func (t *tally) add(p *uint64, d uint64) {
 
 // enter counts a call and reports whether the window's state lets it
 // run: open and not retired. When it returns false, the call was not
-// counted.
+// counted. Gate.enter repeats the common case inline, and window.exit
+// holds the matching exit, each to save a call level per call.
 func (t *tally) enter(state *atomic.Int64) bool {
 	p := procPin()
 	if uint(p) >= uint(len(t.slots)) {
@@ -123,17 +124,6 @@ func (t *tally) enterLocked() {
 		t.add(&t.slots[p].enters, 1)
 	} else {
 		atomic.AddUint64(&t.extra.enters, 1)
-	}
-	procUnpin()
-}
-
-// exit counts the return of a call that enter counted.
-func (t *tally) exit() {
-	p := procPin()
-	if uint(p) < uint(len(t.slots)) {
-		t.add(&t.slots[p].exits, 1)
-	} else {
-		atomic.AddUint64(&t.extra.exits, 1)
 	}
 	procUnpin()
 }

@@ -172,8 +172,15 @@ var errRetired = errors.New("the image was retired by a swap")
 
 // exit ends a call started by a successful enter.
 func (w *window) exit() {
-	if w.tally != nil {
-		w.tally.exit()
+	if t := w.tally; t != nil {
+		// Add one to the exits of the P the call returns on.
+		p := procPin()
+		if uint(p) < uint(len(t.slots)) {
+			t.add(&t.slots[p].exits, 1)
+		} else {
+			atomic.AddUint64(&t.extra.exits, 1)
+		}
+		procUnpin()
 		return
 	}
 	w.exitCAS()

@@ -153,9 +153,9 @@ func (l *library) swap(file *admittedFile, current trampoline.ImageInfo, log *sl
 		"build_id", now.BuildID, "duration", time.Since(start), "drain", report.Drain)
 	var note string
 	if !report.Drained {
-		log.Warn("calls on the old image did not finish within the drain timeout; the old image stays mapped",
+		log.Warn("calls on the old image or an older one did not finish within the drain timeout; the old image stays mapped until they return",
 			"old_sha256", report.Old.SHA256)
-		note = "calls on the old image did not finish within the drain timeout; the old image stays mapped"
+		note = "calls on the old image or an older one did not finish within the drain timeout; the old image stays mapped until they return"
 	}
 
 	if now.SHA256 != file.sha256 {

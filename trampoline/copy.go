@@ -100,7 +100,10 @@ func (g *Gate) CopyOut(dst []byte, src uintptr) {
 //
 // Calls that fn makes still enter the gate's current image, which is the
 // new one after a concurrent swap. The held image stays accessible until
-// Hold returns.
+// Hold returns, and so does every image that a swap retires meanwhile, so
+// pointers those calls return stay readable too. A swap during a long
+// Hold therefore reports SwapReport.Drained false, and the retired images
+// are unloaded once the Hold returns.
 func (g *Gate) Hold(fn func()) {
 	im := g.enter()
 	defer im.w.exit()

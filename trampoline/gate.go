@@ -101,11 +101,13 @@ type Gate struct {
 	names  []symbolRef
 	closed bool
 
-	created   time.Time
-	stats     counters
-	callsMu   sync.Mutex // guards draining and lastCalls, and orders them with cur
-	draining  []*image   // replaced images whose calls are not yet in stats.calls
-	lastCalls uint64     // the largest Calls that Stats returned
+	created    time.Time
+	stats      counters
+	callsMu    sync.Mutex // guards the fields below, and orders them with cur
+	draining   []*image   // replaced images not yet unloaded, oldest first
+	lastCalls  uint64     // the largest Calls that Stats returned
+	reaping    bool       // a reaper goroutine runs
+	keyPending bool       // Close left the protection key to the reaper
 
 	expMu       sync.Mutex // guards the exposure fields below
 	openWindows int        // windows open now, over all images
@@ -400,8 +402,8 @@ func (g *Gate) Image() ImageInfo {
 type SwapReport struct {
 	Old, New ImageInfo
 	// Drain is how long the swap waited for calls in flight on the old
-	// image; Drained is false if DrainTimeout passed first, in which case
-	// the old image was left mapped.
+	// image and on older ones. Drained is false if DrainTimeout passed
+	// first: the old image then stays mapped until those calls return.
 	Drain   time.Duration
 	Drained bool
 	// NotCarried describes the state that did not cross to the new image.
@@ -416,9 +418,13 @@ type SwapReport struct {
 // calls in flight on the old image and unloads the old image. On any error
 // before the switch the old image keeps serving and the error gives the reason.
 //
-// A Swap called from inside a call on the same gate (a callback, or a Hold
-// function) waits for its own call: it waits out DrainTimeout and leaves
-// the old image mapped, which SwapReport.Drained reports.
+// The old image is unloaded only when no call runs on it or on an image
+// retired before it, because such a call (a Hold, say) may have called the
+// old image and still use its memory. If that takes longer than
+// DrainTimeout, Swap returns with SwapReport.Drained false and the image is
+// unloaded in the background once those calls return. A Swap called from
+// inside a call on the same gate (a callback, or a Hold function)
+// therefore waits out DrainTimeout.
 func (g *Gate) Swap(path string) (SwapReport, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -445,49 +451,12 @@ func (g *Gate) Swap(path string) (SwapReport, error) {
 	return rep, nil
 }
 
-// retire stops new calls on im, waits up to the drain timeout for the calls
-// in flight, then runs its finalisers and unloads it. It reports whether
-// the image was unloaded.
-func (g *Gate) retire(im *image) bool {
-	// The bit is set under the window's lock, because enterSlow stores
-	// the whole state word under that lock and would otherwise lose it.
-	im.w.mu.Lock()
-	im.w.state.Or(stateRetired)
-	im.w.mu.Unlock()
-	if im.w.tally != nil {
-		im.w.tally.barrier()
-	}
-	deadline := time.Now().Add(g.drain)
-	sleep := 50 * time.Microsecond
-	defer g.foldCalls(im)
-	for im.w.running() != 0 {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(sleep)
-		sleep = min(sleep*2, 10*time.Millisecond)
-	}
-	if err := im.w.makeAccessible(); err != nil {
-		return false
-	}
-	if g.mode == ModeKeys {
-		// Finalisers run outside a gate call, so the pages need key 0.
-		if err := im.img.Protect(-1, 0); err != nil {
-			return false
-		}
-	}
-	im.img.Close()
-	if g.mode == ModeProtect || g.mode == ModeUnmap {
-		g.windowClosed() // the window makeAccessible left open
-	}
-	return true
-}
-
 // Close unloads the current image after the calls in flight return. Calls
-// made after Close panic with ErrClosed. A Close called from inside a call
-// on the same gate (a callback, or a Hold function) waits for its own
-// call: it waits out DrainTimeout, returns an error and leaves the image
-// mapped.
+// made after Close panic with ErrClosed. If calls still run after
+// DrainTimeout, Close returns an error and the image is unloaded in the
+// background once they return. A Close called from inside a call on the
+// same gate (a callback, or a Hold function) therefore waits out
+// DrainTimeout.
 func (g *Gate) Close() error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -498,8 +467,16 @@ func (g *Gate) Close() error {
 	im := g.replaceImage(nil)
 	var err error
 	if im != nil && !g.retire(im) {
-		err = fmt.Errorf("close %s: calls still in flight after %v; the image stays mapped", g.path, g.drain)
+		err = fmt.Errorf("close %s: calls still in flight after %v; the image stays mapped until they return", g.path, g.drain)
 	}
-	g.freeKey()
+	// Images that still run calls keep their pages tagged with the key,
+	// so it is freed only after the reaper has unloaded them.
+	g.callsMu.Lock()
+	pending := len(g.draining) > 0
+	g.keyPending = pending
+	g.callsMu.Unlock()
+	if !pending {
+		g.freeKey()
+	}
 	return err
 }

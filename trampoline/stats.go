@@ -101,7 +101,8 @@ func (g *Gate) Stats() Stats {
 	var live uint64 // calls that stay in the tallies
 	for _, d := range g.draining {
 		if t := d.w.tally; t != nil {
-			live += t.exits()
+			e, _ := t.counts()
+			live += e
 		} else {
 			g.stats.calls.Add(d.w.takeCalls())
 		}
@@ -115,10 +116,10 @@ func (g *Gate) Stats() Stats {
 			g.stats.calls.Add(im.w.takeCalls())
 		}
 	}
-	// A swap moves calls in flight from the current image's entries to
-	// the old image's exits, where they count once they return, and a
-	// call turned away by a closed window is counted for a moment before
-	// it enters for real. Neither may make Calls go down.
+	// A call turned away by a closed window or a retired image is counted
+	// for a moment before it enters for real, here or on the next image,
+	// and unload counts a drained image by its exits, which leave that
+	// moment out. Neither may make Calls go down.
 	calls := max(g.stats.calls.Load()+live, g.lastCalls)
 	g.lastCalls = calls
 	g.callsMu.Unlock()

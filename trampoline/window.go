@@ -64,6 +64,8 @@ type window struct {
 	tally *tally // nil where the state word counts the calls
 
 	mu          sync.Mutex  // serializes opening and closing
+	abandoned   bool        // retired, and left to the reaper by retire (under mu)
+	pinned      bool        // opened for good by makeAccessible (under mu)
 	timer       *time.Timer // linger timer, nil when not armed
 	lingerCalls uint64      // call total when the linger timer was armed
 
@@ -78,6 +80,13 @@ func (w *window) enter() bool {
 	if w.tally != nil {
 		return w.tally.enter(&w.state) || w.enterSlowTally()
 	}
+	return w.enterCAS(enterOne)
+}
+
+// enterCAS adds delta to the state word of a window without a tally once
+// the window is open: enterOne for a call, or countOne for an entry that
+// is no call of the library.
+func (w *window) enterCAS(delta int64) bool {
 	for {
 		v := w.state.Load()
 		if v&stateRetired != 0 {
@@ -86,14 +95,14 @@ func (w *window) enter() bool {
 		if v&stateOpen == 0 {
 			break
 		}
-		if w.state.CompareAndSwap(v, v+enterOne) {
+		if w.state.CompareAndSwap(v, v+delta) {
 			return true
 		}
 	}
-	return w.enterSlow()
+	return w.enterSlow(delta)
 }
 
-func (w *window) enterSlow() bool {
+func (w *window) enterSlow(delta int64) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for {
@@ -102,7 +111,7 @@ func (w *window) enterSlow() bool {
 			return false
 		}
 		if v&stateOpen != 0 {
-			if w.state.CompareAndSwap(v, v+enterOne) {
+			if w.state.CompareAndSwap(v, v+delta) {
 				return true
 			}
 			continue
@@ -113,7 +122,7 @@ func (w *window) enterSlow() bool {
 			// The pages cannot be made accessible; calling would fault.
 			panic(fmt.Sprintf("trampoline: open the call window of %s: %v", w.img.img.Spec.Path, err))
 		}
-		w.state.Store(v | stateOpen + enterOne)
+		w.state.Store(v | stateOpen + delta)
 		w.startLingerLocked()
 		return true
 	}
@@ -139,14 +148,22 @@ func (w *window) enterSlowTally() bool {
 	return true
 }
 
+// isAbandoned reports whether retire left the image to the reaper.
+func (w *window) isAbandoned() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.abandoned
+}
+
 // whileOpen runs fn with the window open, without counting a call of the
 // library, and returns fn's error.
 func (w *window) whileOpen(fn func() error) error {
 	if w.tally == nil {
-		if !w.enter() {
+		// Count the entry in flight only, so that no call total has to
+		// be taken back, which a concurrent takeCalls could underflow.
+		if !w.enterCAS(countOne) {
 			return errRetired
 		}
-		defer w.state.Add(-callOne)
 		defer w.exit()
 		return fn()
 	}
@@ -210,7 +227,13 @@ func (w *window) exitSlow() {
 			}
 			continue
 		}
-		// Last call out.
+		// Last call out. A pinned window stays open until unload.
+		if w.pinned {
+			if w.state.CompareAndSwap(v, v-countOne) {
+				return
+			}
+			continue
+		}
 		if !w.state.CompareAndSwap(v, v&^(stateOpen|countMask)) {
 			continue
 		}
@@ -237,9 +260,23 @@ func (w *window) lingerExpired() {
 	defer w.mu.Unlock()
 	w.timer = nil
 	v := w.state.Load()
-	// A retired image is closed by retire, which may already have
-	// unloaded it; this timer may have fired while retire held mu.
-	if v&stateOpen == 0 || v&stateRetired != 0 {
+	if v&stateOpen == 0 {
+		return
+	}
+	if v&stateRetired != 0 {
+		// retire or the reaper unloads a retired image and may already
+		// have; this timer may have fired while one of them held mu. An
+		// abandoned image waits for its calls, so close its window in
+		// the meantime, unless it is pinned: no new call can enter it.
+		if !w.abandoned || w.pinned {
+			return
+		}
+		if w.tally.inFlight() == 0 {
+			w.state.And(^int64(stateOpen))
+			w.closeLocked()
+			return
+		}
+		w.timer = time.AfterFunc(w.gate.linger, w.lingerExpired)
 		return
 	}
 	if calls, _ := w.tally.counts(); calls != w.lingerCalls {
@@ -304,12 +341,13 @@ func (w *window) closeLocked() {
 	g.windowClosed()
 }
 
-// makeAccessible opens the window of a retired, drained image for good, so
-// that its finalisers can run. The window counts as open until retire has
-// unloaded the image.
+// makeAccessible opens the window of a retired image for good: for its
+// finalisers, or because an older image still runs calls that may read its
+// memory. The window counts as open until the image is unloaded.
 func (w *window) makeAccessible() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.pinned = true
 	if w.timer != nil {
 		w.timer.Stop()
 		w.timer = nil

@@ -102,7 +102,8 @@ func (g *Gate) abandon(im *image) {
 	w := &im.w
 	w.mu.Lock()
 	w.abandoned = true
-	if w.tally != nil && g.linger > 0 && w.state.Load()&stateOpen != 0 && w.timer == nil {
+	closes := g.mode == ModeProtect || g.mode == ModeUnmap
+	if closes && w.tally != nil && g.linger > 0 && w.state.Load()&stateOpen != 0 && w.timer == nil {
 		w.timer = time.AfterFunc(g.linger, w.lingerExpired)
 	}
 	w.mu.Unlock()

@@ -48,9 +48,12 @@ func (g *Gate) accessibleTime() time.Duration {
 
 // Stats are a gate's counters since it was opened.
 type Stats struct {
-	Mode      Mode
-	Calls     uint64 // calls that entered the gate
-	InFlight  int64  // calls running now, on the current image and on images a swap is draining
+	Mode  Mode
+	Calls uint64 // calls that entered the gate
+	// InFlight counts the calls running on the current image and on the
+	// images a swap is draining. The images are read one after another,
+	// so a call that starts while Stats reads may count too.
+	InFlight  int64
 	Windows   uint64 // call windows opened
 	Mprotects uint64 // mprotect calls made by the gate
 	Mmaps     uint64 // mmap calls made by the gate (ModeUnmap)
@@ -99,6 +102,7 @@ func (g *Gate) Stats() Stats {
 	// current.
 	g.callsMu.Lock()
 	var live uint64 // calls that stay in the tallies
+	var inFlight int64
 	for _, d := range g.draining {
 		if t := d.w.tally; t != nil {
 			e, _ := t.counts()
@@ -106,6 +110,7 @@ func (g *Gate) Stats() Stats {
 		} else {
 			g.stats.calls.Add(d.w.takeCalls())
 		}
+		inFlight += d.w.running()
 	}
 	im := g.cur.Load()
 	if im != nil {
@@ -115,6 +120,7 @@ func (g *Gate) Stats() Stats {
 		} else {
 			g.stats.calls.Add(im.w.takeCalls())
 		}
+		inFlight += im.w.running()
 	}
 	// A call turned away by a closed window or a retired image is counted
 	// for a moment before it enters for real, here or on the next image,
@@ -132,14 +138,7 @@ func (g *Gate) Stats() Stats {
 		Mmaps:     g.stats.mmaps.Load(),
 		Swaps:     g.stats.swaps.Load(),
 		Wall:      time.Since(g.created),
-	}
-	g.callsMu.Lock()
-	for _, d := range g.draining {
-		s.InFlight += d.w.running()
-	}
-	g.callsMu.Unlock()
-	if im != nil {
-		s.InFlight += im.w.running()
+		InFlight:  inFlight,
 	}
 	switch g.mode {
 	case ModeOpen:

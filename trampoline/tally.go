@@ -152,9 +152,20 @@ func (t *tally) exits() uint64 {
 	return n + atomic.LoadUint64(&t.extra.exits)
 }
 
-// inFlight returns the number of calls running, never below zero.
+// inFlight returns the number of calls running, never below zero. Exits
+// are read before entries, so the result is never below the calls that
+// ran throughout the read, as a drain needs. Calls that enter during the
+// read add to it, which is why a read whose exits moved meanwhile is
+// repeated a few times: a reader paused between the two sums would
+// otherwise count every call made in the pause.
 func (t *tally) inFlight() int64 {
-	e, x := t.counts()
+	var e, x uint64
+	for range 4 {
+		e, x = t.counts()
+		if t.exits() == x {
+			break
+		}
+	}
 	if x >= e {
 		return 0
 	}

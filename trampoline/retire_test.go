@@ -23,11 +23,11 @@ func TestRegisterIFuncNotCounted(t *testing.T) {
 					t.Fatal(err)
 				}
 				var stop atomic.Bool
-				var most atomic.Uint64
+				var largest atomic.Uint64
 				var wg sync.WaitGroup
 				wg.Go(func() {
 					for !stop.Load() {
-						most.Store(max(most.Load(), g.Stats().Calls))
+						largest.Store(max(largest.Load(), g.Stats().Calls))
 					}
 				})
 				_, err = g.Func("if_value")
@@ -36,8 +36,8 @@ func TestRegisterIFuncNotCounted(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if s := g.Stats(); s.Calls != 0 || most.Load() != 0 {
-					t.Fatalf("round %d: Calls = %d (at most %d during the registration), want 0", round, s.Calls, most.Load())
+				if s := g.Stats(); s.Calls != 0 || largest.Load() != 0 {
+					t.Fatalf("round %d: Calls = %d (at most %d during the registration), want 0", round, s.Calls, largest.Load())
 				}
 				if err := g.Close(); err != nil {
 					t.Fatal(err)

@@ -123,9 +123,9 @@ func (g *Gate) Stats() Stats {
 		inFlight += im.w.running()
 	}
 	// A call turned away by a closed window or a retired image is counted
-	// for a moment before it enters for real, here or on the next image,
-	// and unload counts a drained image by its exits, which leave that
-	// moment out. Neither may make Calls go down.
+	// for a moment before it enters for real, here or on the next image.
+	// Unload counts a drained image by its exits, which leave that moment
+	// out. Neither may make Calls go down.
 	calls := max(g.stats.calls.Load()+live, g.lastCalls)
 	g.lastCalls = calls
 	g.callsMu.Unlock()

@@ -81,9 +81,9 @@ type Image struct {
 	ownsSpec bool    // Open parsed the spec for this image alone; Close closes it
 	handle   uintptr // dlopen handle of a system-loaded image
 	fileID   fileID  // device and inode of a system-loaded image's file
-	// keepReadable is a page range that must stay readable between calls
-	// (a system-loaded image's TLS initialization image); empty if none.
-	keepReadable [2]uintptr
+	// keepReadable are the page ranges of a system-loaded image that must
+	// stay readable between calls (see markKeepReadable).
+	keepReadable [][2]uintptr
 	file         *os.File
 	memfd        int
 

@@ -299,7 +299,8 @@ func (im *Image) Protect(prot, pkey int) error {
 // of mprotect calls it made. An own-loader image is one reserved range, so
 // one call covers it. A system-loaded image is protected region by region,
 // because the system loader may leave holes between segments, and the
-// pages of its TLS initialization image stay readable (see markTLSImage).
+// pages the system loader and new threads read stay readable (see
+// markKeepReadable).
 func (im *Image) Seal() (int, error) {
 	if im.Backend != BackendSystem {
 		if err := mprotect(im.Base, im.Span, unix.PROT_NONE); err != nil {
@@ -324,9 +325,9 @@ func (im *Image) Seal() (int, error) {
 		}
 		n++
 	}
-	if k := im.keepReadable; k[1] > k[0] {
+	for _, k := range im.keepReadable {
 		if err := mprotect(k[0], k[1]-k[0], unix.PROT_READ); err != nil {
-			return n, fmt.Errorf("keep the TLS initialization image readable: %w", err)
+			return n, fmt.Errorf("keep %#x+%#x readable for the system loader: %w", k[0], k[1]-k[0], err)
 		}
 		n++
 	}

@@ -119,6 +119,11 @@ type Spec struct {
 	Fini      uint64   // DT_FINI
 	FiniArray []uint64 // addresses of the DT_FINI_ARRAY slots
 
+	// sysReads are the address ranges the system loader reads in every
+	// later dlopen of any library, if it loaded this one: the ELF and
+	// program headers, the dynamic section and its string table.
+	sysReads [][2]uint64
+
 	data        []byte   // the file's bytes, mapped by Parse
 	file        *os.File // the parsed file, open until Close; nil from ParseBytes
 	mapping     *specMapping
@@ -451,6 +456,14 @@ func (p *parser) parseProgHeaders(phoff, phnum uint64) error {
 	if dynamic == nil {
 		return p.errf(32, "no PT_DYNAMIC segment: a statically linked file cannot be loaded as a library")
 	}
+	for _, seg := range s.Segments {
+		headers := phoff + phnum*56
+		if seg.Offset == 0 && seg.Filesz >= headers {
+			s.sysReads = append(s.sysReads, [2]uint64{seg.Vaddr, seg.Vaddr + headers})
+			break
+		}
+	}
+	s.sysReads = append(s.sysReads, [2]uint64{dynamic.Vaddr, dynamic.Vaddr + dynamic.Memsz})
 	if !p.inFile(dynamic.Off, dynamic.Filesz) {
 		return p.errf(int64(dynamic.Off), "PT_DYNAMIC at %#x size %#x extends past the end of the file", dynamic.Off, dynamic.Filesz)
 	}
@@ -553,6 +566,7 @@ func (p *parser) parseDynamic() error {
 		return err
 	}
 	p.strtab = string(p.data[strOff : strOff+strsz])
+	s.sysReads = append(s.sysReads, [2]uint64{strtab, strtab + strsz})
 
 	for _, v := range p.dyn[elf.DT_NEEDED] {
 		name, err := p.str(v, "DT_NEEDED")

@@ -1,10 +1,12 @@
 package loader
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 	"unsafe"
@@ -190,7 +192,7 @@ func (im *Image) systemRegions() {
 		end := alignUp(seg.Vaddr+seg.Memsz, pageSize)
 		im.addRegion(Region{Addr: im.Base + uintptr(start-first), Size: uintptr(end - start), Prot: protFlags(seg.Flags), fd: -1})
 	}
-	im.markTLSImage()
+	im.markKeepReadable()
 	if r := im.Spec.Relro; r[1] > r[0] {
 		im.markReadOnly(im.Base+uintptr(r[0]-first), im.Base+uintptr(r[1]-first))
 	}
@@ -236,16 +238,35 @@ func (im *Image) closeSystem() error {
 	return errors.Join(err)
 }
 
-// markTLSImage keeps the pages holding the PT_TLS initialization image
-// readable between calls: glibc copies that image into the TLS block of
-// every new thread when it creates the thread, outside any call.
-func (im *Image) markTLSImage() {
-	t := im.Spec.TLS
-	if t == nil || t.Filesz == 0 {
-		return
+// markKeepReadable lists the pages that must stay readable between calls
+// when the system loader loaded the image. glibc copies the PT_TLS
+// initialization image into every new thread, outside any call. And every
+// later dlopen, of any library, reads the headers, dynamic section and
+// dynamic strings of each object already loaded (to match a name against
+// its SONAME, for one), as does dl_iterate_phdr, which unwinders call.
+func (im *Image) markKeepReadable() {
+	ranges := slices.Clone(im.Spec.sysReads)
+	if t := im.Spec.TLS; t != nil && t.Filesz > 0 {
+		ranges = append(ranges, [2]uint64{t.Vaddr, t.Vaddr + t.Filesz})
 	}
 	first := alignDown(im.Spec.Segments[0].Vaddr, pageSize)
-	lo := im.Base + uintptr(alignDown(t.Vaddr, pageSize)-first)
-	hi := im.Base + uintptr(alignUp(t.Vaddr+t.Filesz, pageSize)-first)
-	im.keepReadable = [2]uintptr{lo, hi}
+	var pages [][2]uint64
+	for _, r := range ranges {
+		lo, hi := alignDown(r[0], pageSize), alignUp(r[1], pageSize)
+		if lo < first || hi <= lo || hi-first > im.Spec.Span {
+			continue // outside the image: nothing there to keep
+		}
+		pages = append(pages, [2]uint64{lo, hi})
+	}
+	slices.SortFunc(pages, func(a, b [2]uint64) int { return cmp.Compare(a[0], b[0]) })
+	im.keepReadable = nil
+	for _, p := range pages {
+		n := len(im.keepReadable)
+		lo, hi := im.Base+uintptr(p[0]-first), im.Base+uintptr(p[1]-first)
+		if n > 0 && lo <= im.keepReadable[n-1][1] {
+			im.keepReadable[n-1][1] = max(im.keepReadable[n-1][1], hi)
+			continue
+		}
+		im.keepReadable = append(im.keepReadable, [2]uintptr{lo, hi})
+	}
 }

@@ -98,3 +98,39 @@ func TestProtectIsolatedDependency(t *testing.T) {
 		})
 	}
 }
+
+// The system loader reads the headers, dynamic section and dynamic strings
+// of every object it has loaded whenever it loads another one. A library
+// it loaded and the gate sealed must leave those readable, or any later
+// dlopen in the process faults, here the one behind a second gate.
+func TestProtectSystemBackendThenDlopen(t *testing.T) {
+	first, err := Open(testlibs.Path(t, "libtlsgd.so"), &Options{Mode: ModeProtect})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	seed, err := first.Func("tg_seed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := seed.Call0(); got != 4242 {
+		t.Fatalf("tg_seed() = %d, want 4242", got)
+	}
+
+	for _, name := range []string{"libtlsdesc.so", "libtlsie.so"} {
+		second, err := Open(testlibs.Path(t, name), &Options{Mode: ModeProtect})
+		if err != nil {
+			t.Fatalf("Open(%s) after libtlsgd.so was sealed: %v", name, err)
+		}
+		if second.cur.Load().img.Backend != loader.BackendSystem {
+			t.Fatalf("%s was not loaded by the system loader, so the test loads nothing through dlopen", name)
+		}
+		if err := second.Close(); err != nil {
+			t.Errorf("Close(%s): %v", name, err)
+		}
+	}
+	// tg_seed counts up per thread, and the goroutine may have moved.
+	if got := seed.Call0(); got < 4242 || got > 4243 {
+		t.Errorf("tg_seed() after the other libraries came and went = %d, want 4242 or 4243", got)
+	}
+}

@@ -122,6 +122,19 @@ func (c *Client) Wait(ctx context.Context, req WaitRequest) (*WaitResult, error)
 	return &WaitResult{Event: resp.Event, TimedOut: resp.TimedOut}, nil
 }
 
+// Check requests the process to load candidate as its Manager would load a
+// new file at path, without switching to it, and returns the outcome.
+func (c *Client) Check(ctx context.Context, path, candidate string) (*CheckResult, error) {
+	resp, err := c.roundTrip(ctx, &Request{Op: OpCheck, Path: path, Candidate: candidate})
+	if err != nil {
+		return nil, fmt.Errorf("check %s for %s: %w", candidate, path, err)
+	}
+	if resp.Check == nil {
+		return nil, fmt.Errorf("check %s for %s: response has no result", candidate, path)
+	}
+	return resp.Check, nil
+}
+
 // roundTrip sends req and reads its response. Canceling ctx closes the
 // connection, which makes the pending read fail.
 func (c *Client) roundTrip(ctx context.Context, req *Request) (*Response, error) {

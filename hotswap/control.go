@@ -187,9 +187,34 @@ func (m *Manager) handleRequest(req *Request) Response {
 		return Response{Status: m.status()}
 	case OpWait:
 		return m.wait(req)
+	case OpCheck:
+		return m.check(req)
 	default:
-		return Response{Error: fmt.Sprintf("unknown op %q; valid ops are %q and %q", req.Op, OpStatus, OpWait)}
+		return Response{Error: fmt.Sprintf("unknown op %q; valid ops are %q, %q and %q", req.Op, OpStatus, OpWait, OpCheck)}
 	}
+}
+
+// check loads req.Candidate for the library watched at req.Path as a swap
+// would, after the same admission, and unloads it again.
+func (m *Manager) check(req *Request) Response {
+	if req.Path == "" || req.Candidate == "" {
+		return Response{Error: "check: missing path or candidate"}
+	}
+	lib, err := m.library(req.Path)
+	if err != nil {
+		return Response{Error: fmt.Sprintf("check: %v", err)}
+	}
+	log := m.logger.With("path", lib.path, "candidate", req.Candidate)
+	file, err := admit(req.Candidate, false, m.admission)
+	if err != nil {
+		log.Info("candidate rejected by admission", "error", err)
+		return Response{Check: &CheckResult{Outcome: OutcomeRefused, Reason: err.Error()}}
+	}
+	if err := lib.gate.Check(file.path); err != nil {
+		log.Info("candidate failed to load", "error", err)
+		return Response{Check: &CheckResult{Outcome: OutcomeFailed, Reason: err.Error()}}
+	}
+	return Response{Check: &CheckResult{Outcome: OutcomeSwitched}}
 }
 
 func (m *Manager) status() *Status {

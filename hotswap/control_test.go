@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/decouple-go/decouple/internal/testlibs"
 )
 
 func newManager(t *testing.T, opts Options) *Manager {
@@ -310,5 +312,46 @@ func TestClientCanceledContext(t *testing.T) {
 	cancel()
 	if _, err := c.Status(ctx); !errors.Is(err, context.Canceled) {
 		t.Errorf("Status with a canceled context = %v, want context.Canceled", err)
+	}
+}
+
+// OpCheck loads a candidate as a swap would and reports the outcome, but
+// the running image keeps serving and the watched file is not touched.
+func TestCheckCandidate(t *testing.T) {
+	lib := watchVersioned(t, Options{})
+	dir := t.TempDir()
+	tests := []struct {
+		name    string
+		data    []byte
+		perm    os.FileMode
+		want    Outcome
+		wantWhy string
+	}{
+		{"loadable", lib.v2, 0o644, OutcomeSwitched, ""},
+		{"missing symbol", readFile(t, testlibs.Path(t, "libtrivial.so")), 0o644, OutcomeFailed, "does not export vl_version_major"},
+		{"writable by others", lib.v2, 0o666, OutcomeRefused, "writable by group or others"},
+		{"not a library", []byte("not an ELF file\n"), 0o644, OutcomeRefused, "not a loadable shared object"},
+	}
+	c := dial(t, lib.m)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			candidate := writeFile(t, dir, strings.ReplaceAll(tt.name, " ", "-")+".so", tt.data, tt.perm)
+			if err := os.Chmod(candidate, tt.perm); err != nil {
+				t.Fatal(err)
+			}
+			res, err := c.Check(context.Background(), lib.path, candidate)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Outcome != tt.want || !strings.Contains(res.Reason, tt.wantWhy) {
+				t.Errorf("check of %s: outcome %s (%q), want %s with a reason containing %q", tt.name, res.Outcome, res.Reason, tt.want, tt.wantWhy)
+			}
+			if got := lib.call(); got != 1 {
+				t.Errorf("vl_version_major() after the check = %d, want 1 from the running image", got)
+			}
+		})
+	}
+	if s := lib.status(t); s.Swaps != 0 {
+		t.Errorf("status swaps = %d after checks only, want 0", s.Swaps)
 	}
 }

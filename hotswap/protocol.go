@@ -15,6 +15,7 @@ import (
 const (
 	OpStatus = "status" // report the process and every watched library
 	OpWait   = "wait"   // wait until the manager has handled a given file
+	OpCheck  = "check"  // load a candidate file as a swap would, without switching
 )
 
 // Request is one line a client sends on the control socket.
@@ -36,6 +37,10 @@ type Request struct {
 	// so they do not replace After.
 	Device uint64 `json:"device,omitempty"`
 	Inode  uint64 `json:"inode,omitempty"`
+
+	// Candidate is the file OpCheck loads for the library watched at
+	// Path. It must pass the same admission as the watched file.
+	Candidate string `json:"candidate,omitempty"`
 }
 
 // Wait limits applied by the manager to Request.TimeoutMS.
@@ -56,6 +61,17 @@ type Response struct {
 	// that matched, or nil when the wait timed out.
 	Event    *Event `json:"event,omitempty"`
 	TimedOut bool   `json:"timed_out,omitempty"`
+
+	// Check is the reply to OpCheck.
+	Check *CheckResult `json:"check,omitempty"`
+}
+
+// CheckResult is the outcome of OpCheck. Outcome is OutcomeSwitched when
+// a swap to the candidate would succeed (nothing was switched), and
+// OutcomeRefused or OutcomeFailed, with Reason, as a swap would report.
+type CheckResult struct {
+	Outcome Outcome `json:"outcome"`
+	Reason  string  `json:"reason,omitempty"`
 }
 
 // Status describes a process and the libraries its Manager watches.

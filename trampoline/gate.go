@@ -413,6 +413,32 @@ type SwapReport struct {
 	NotCarried string
 }
 
+// Check loads the library at path as Swap would, checks that it exports
+// every symbol registered on the gate, and unloads it again, without
+// switching any call to it. It runs the library's constructors and
+// finalisers. A nil error means a Swap to the same file would load it.
+func (g *Gate) Check(path string) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return ErrClosed
+	}
+	if _, err := os.Stat(path); err != nil {
+		return fmt.Errorf("check: %w", err)
+	}
+	im, err := g.load(path)
+	if err != nil {
+		return fmt.Errorf("check: %w", err)
+	}
+	// The image never served a call; its window state is the one load
+	// left, and retire's bookkeeping does not apply.
+	im.w.state.Or(stateRetired)
+	if !g.unload(im) {
+		return fmt.Errorf("check: %s loaded, but its pages could not be opened to run its finalisers; it stays mapped", path)
+	}
+	return nil
+}
+
 // Swap loads the library at path as a new image, checks that it exports
 // every symbol registered on the gate, switches new calls to it, waits for
 // calls in flight on the old image and unloads the old image. On any error

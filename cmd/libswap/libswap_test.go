@@ -229,46 +229,57 @@ func TestAdmissionRejectsRenamedGarbage(t *testing.T) {
 
 func TestPushReportsUnsuccessfulOutcomes(t *testing.T) {
 	tests := []struct {
-		name     string
-		lib      string // test library to push
-		opts     childOptions
-		timeout  string
-		wantLine string
+		name      string
+		lib       string // test library to push
+		opts      childOptions
+		timeout   string
+		wantLine  string
+		installed bool // the file passes the check and is renamed over the target
 	}{
 		{
 			name:     "refused by admission",
 			lib:      "v2/libversioned.so.1",
 			opts:     childOptions{reject: "deployment frozen"},
 			timeout:  "30s",
-			wantLine: "refused: admission of ",
+			wantLine: "refused before install: admission of ",
 		},
 		{
-			name:     "swap failed",
+			name:     "load check failed",
 			lib:      "libtrivial.so", // lacks vl_version, which the child registered
 			timeout:  "30s",
-			wantLine: "failed: swap: ",
+			wantLine: "failed before install: check: ",
 		},
 		{
-			name:     "timed out",
-			lib:      "v2/libversioned.so.1",
-			opts:     childOptions{debounce: time.Minute},
-			timeout:  "300ms",
-			wantLine: "timed out after 300ms",
+			name:      "timed out",
+			lib:       "v2/libversioned.so.1",
+			opts:      childOptions{debounce: time.Minute},
+			timeout:   "300ms",
+			wantLine:  "timed out after 300ms",
+			installed: true,
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			lib := installV1(t)
+			before := fileSHA256(t, lib)
 			socketDir := t.TempDir()
 			c := startChild(t, lib, socketDir, tt.opts)
 
 			stdout, _, err := runLibswap(t, "push", testlibs.Path(t, tt.lib), "--to", lib, "--socket-dir", socketDir, "--timeout", tt.timeout)
-			if want := "1 of 1 processes watching " + lib + " did not switch"; err == nil || !strings.Contains(err.Error(), want) {
+			want := "1 of 1 processes watching " + lib + " rejected "
+			if tt.installed {
+				want = "1 of 1 processes watching " + lib + " did not switch"
+			}
+			if err == nil || !strings.Contains(err.Error(), want) {
 				t.Errorf("push error = %v, want one containing %q", err, want)
 			}
 			if want := fmt.Sprintf("pid %d (%s): %s", c.pid, filepath.Base(os.Args[0]), tt.wantLine); !strings.Contains(stdout, want) {
 				t.Errorf("push output %q, want it to contain %q", stdout, want)
 			}
+			if after := fileSHA256(t, lib); !tt.installed && after != before {
+				t.Errorf("%s has sha256 %s after a rejected push, want the old %s", lib, after, before)
+			}
+			checkOnlyFile(t, filepath.Dir(lib), filepath.Base(lib))
 			checkSummary(t, c.stop(t), "1.0.0")
 		})
 	}
@@ -380,7 +391,7 @@ func TestPushRejectsInvalidInput(t *testing.T) {
 			setup: func(t *testing.T, dir string) (string, string) {
 				return testlibs.Path(t, "v2/libversioned.so.1"), filepath.Join(dir, "missing", "libversioned.so.1")
 			},
-			wantError: "create temporary file",
+			wantError: "does not exist; create it first",
 		},
 	}
 	for _, tt := range tests {

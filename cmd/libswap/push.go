@@ -21,13 +21,14 @@ import (
 
 const pushUsage = `Usage: libswap push NEW.so --to PATH [--timeout 30s] [--socket-dir DIR]
 
-Checks that NEW.so is an x86-64 ELF shared object, then installs it at PATH:
-it writes a copy to a temporary file in PATH's directory, fsyncs it, sets mode
-0644, renames it over PATH and fsyncs the directory. A rejected NEW.so leaves
-PATH untouched.
+Checks that NEW.so is an x86-64 ELF shared object and writes a copy to a
+temporary file in PATH's directory (mode 0644, fsynced). Every process whose
+control socket lists PATH as watched then loads that copy as its swap would,
+without switching to it. If all accept it, push renames it over PATH, fsyncs
+the directory, waits until each process has handled the new file and prints
+one line per process with its outcome. A NEW.so that push or any of those
+processes rejects leaves PATH untouched.
 
-Then it sends a wait request to every process whose control socket lists PATH
-as watched and prints one line per process with its outcome for the new file.
 The exit status is 1 if any process rejected the file, failed to swap or did
 not reply in time.
 `
@@ -74,8 +75,16 @@ func runPush(ctx context.Context, stdout, stderr io.Writer, args []string) error
 	defer cancel()
 	watchers := findWatchers(ctx, stderr, *socketDir, dst)
 
-	file.device, file.inode, err = writeAtomically(dst, file.data)
+	tmp, err := writeTemp(dst, file)
 	if err != nil {
+		return fmt.Errorf("push: %w", err)
+	}
+	if rejected := checkWatchers(ctx, stdout, watchers, tmp); rejected > 0 {
+		os.Remove(tmp)
+		return fmt.Errorf("push: %d of %d processes watching %s rejected %s; %s is unchanged", rejected, len(watchers), dst, positional[0], dst)
+	}
+	if err := install(tmp, dst); err != nil {
+		os.Remove(tmp)
 		return fmt.Errorf("push: %w", err)
 	}
 	fmt.Fprintf(stdout, "installed %s at %s (sha256 %s)\n", positional[0], dst, file.sha256)
@@ -111,6 +120,9 @@ type installedFile struct {
 
 // checkLibrary reads src and checks that it can replace dst.
 func checkLibrary(src, dst string, stderr io.Writer) (*installedFile, error) {
+	if fi, err := os.Stat(filepath.Dir(dst)); err != nil || !fi.IsDir() {
+		return nil, fmt.Errorf("--to %s: directory %s does not exist; create it first", dst, filepath.Dir(dst))
+	}
 	dstInfo, err := os.Lstat(dst)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -178,15 +190,13 @@ func readLibrary(path string) ([]byte, error) {
 	return data, nil
 }
 
-// writeAtomically writes data to a temporary file in dst's directory with
-// mode 0644, renames it over dst and fsyncs the directory, so that dst is at
-// every moment either the old or the new file, also after a crash. It
-// returns the device and inode of the new file.
-func writeAtomically(dst string, data []byte) (device, inode uint64, err error) {
-	dir := filepath.Dir(dst)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(dst)+".libswap-*")
+// writeTemp writes file's data to a temporary file in dst's directory with
+// mode 0644 and fsyncs it. It records the file's device and inode in file
+// and returns its name.
+func writeTemp(dst string, file *installedFile) (name string, err error) {
+	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".libswap-*")
 	if err != nil {
-		return 0, 0, fmt.Errorf("create temporary file: %w", err)
+		return "", fmt.Errorf("create a temporary file next to %s: %w", dst, err)
 	}
 	defer func() {
 		if err != nil {
@@ -195,38 +205,87 @@ func writeAtomically(dst string, data []byte) (device, inode uint64, err error) 
 		}
 	}()
 
-	if _, err := tmp.Write(data); err != nil {
-		return 0, 0, fmt.Errorf("write %s: %w", tmp.Name(), err)
+	if _, err := tmp.Write(file.data); err != nil {
+		return "", fmt.Errorf("write %s: %w", tmp.Name(), err)
 	}
 	if err := tmp.Chmod(0o644); err != nil {
-		return 0, 0, fmt.Errorf("chmod %s: %w", tmp.Name(), err)
+		return "", fmt.Errorf("chmod %s: %w", tmp.Name(), err)
 	}
 	if err := tmp.Sync(); err != nil {
-		return 0, 0, fmt.Errorf("fsync %s: %w", tmp.Name(), err)
+		return "", fmt.Errorf("fsync %s: %w", tmp.Name(), err)
 	}
 	fi, err := tmp.Stat()
 	if err != nil {
-		return 0, 0, fmt.Errorf("stat %s: %w", tmp.Name(), err)
+		return "", fmt.Errorf("stat %s: %w", tmp.Name(), err)
 	}
 	st := fi.Sys().(*syscall.Stat_t)
+	file.device, file.inode = uint64(st.Dev), st.Ino
 	if err := tmp.Close(); err != nil {
-		return 0, 0, fmt.Errorf("close %s: %w", tmp.Name(), err)
+		return "", fmt.Errorf("close %s: %w", tmp.Name(), err)
 	}
-	if err := os.Rename(tmp.Name(), dst); err != nil {
-		return 0, 0, fmt.Errorf("rename %s over %s: %w", tmp.Name(), dst, err)
-	}
+	return tmp.Name(), nil
+}
 
+// install renames tmp over dst and fsyncs the directory, so that dst is at
+// every moment either the old or the new file, also after a crash.
+func install(tmp, dst string) error {
+	if err := os.Rename(tmp, dst); err != nil {
+		return fmt.Errorf("rename %s over %s: %w", tmp, dst, err)
+	}
 	// The rename is done, so a failure to fsync the directory only risks
 	// losing it in a crash. It is still reported.
-	d, err := os.Open(dir)
+	d, err := os.Open(filepath.Dir(dst))
 	if err != nil {
-		return 0, 0, fmt.Errorf("installed %s but could not open its directory to fsync it: %w", dst, err)
+		return fmt.Errorf("installed %s but could not open its directory to fsync it: %w", dst, err)
 	}
 	defer d.Close()
 	if err := d.Sync(); err != nil {
-		return 0, 0, fmt.Errorf("installed %s but fsync of its directory failed: %w", dst, err)
+		return fmt.Errorf("installed %s but fsync of its directory failed: %w", dst, err)
 	}
-	return uint64(st.Dev), st.Ino, nil
+	return nil
+}
+
+// checkWatchers requests every watcher to load the candidate file as its swap
+// would, prints a line for each one that rejects it, and returns how many
+// did.
+func checkWatchers(ctx context.Context, stdout io.Writer, watchers []watcher, candidate string) int {
+	type checked struct {
+		w   watcher
+		res *hotswap.CheckResult
+		err error
+	}
+	results := make([]checked, len(watchers))
+	var wg sync.WaitGroup
+	for i, w := range watchers {
+		results[i].w = w
+		wg.Go(func() {
+			c, err := hotswap.Dial(ctx, w.socket)
+			if err != nil {
+				results[i].err = err
+				return
+			}
+			defer c.Close()
+			results[i].res, results[i].err = c.Check(ctx, w.path, candidate)
+		})
+	}
+	wg.Wait()
+	slices.SortFunc(results, func(a, b checked) int { return a.w.pid - b.w.pid })
+
+	rejected := 0
+	for _, r := range results {
+		var line string
+		switch {
+		case r.err != nil:
+			line = fmt.Sprintf("could not check the new file: %v", r.err)
+		case r.res.Outcome == hotswap.OutcomeSwitched:
+			continue
+		default:
+			line = fmt.Sprintf("%s before install: %s", r.res.Outcome, r.res.Reason)
+		}
+		rejected++
+		fmt.Fprintf(stdout, "pid %d (%s): %s\n", r.w.pid, r.w.program, line)
+	}
+	return rejected
 }
 
 // watcher is a process whose Manager watches the pushed path.

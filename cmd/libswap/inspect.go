@@ -67,6 +67,7 @@ type regionInfo struct {
 type callReport struct {
 	Symbol string `json:"symbol"`
 	Result string `json:"result"`
+	Null   bool   `json:"null,omitempty"` // the function returned NULL
 }
 
 func runInspect(_ context.Context, stdout, stderr io.Writer, args []string) error {
@@ -187,6 +188,10 @@ func loadAndCall(spec *loader.Spec, backend loader.Backend, symbol string) (*loa
 			return nil, err
 		}
 		p := ccall.Call0(addr, 0)
+		if p == 0 {
+			lr.Call = &callReport{Symbol: symbol, Null: true}
+			return lr, nil
+		}
 		str, err := cString(p)
 		if err != nil {
 			return nil, fmt.Errorf("call %s: %w; --call expects a function of type const char *(void)", symbol, err)
@@ -210,9 +215,6 @@ func exportsFunction(spec *loader.Spec, name string) bool {
 // a function returning something other than a string cannot crash the
 // command. The image is loaded without a gate, so it is accessible.
 func cString(p uintptr) (string, error) {
-	if p == 0 {
-		return "(NULL)", nil
-	}
 	end, err := readableEnd(p)
 	if err != nil {
 		return "", err
@@ -311,7 +313,10 @@ func printInspect(w io.Writer, r *inspectReport) {
 		for _, d := range l.Dependencies {
 			fmt.Fprintf(w, "  dependency %s: %s\n", d.Name, d.How)
 		}
-		if l.Call != nil {
+		switch {
+		case l.Call != nil && l.Call.Null:
+			fmt.Fprintf(w, "%s()      NULL (no string; --call expects a function of type const char *(void))\n", l.Call.Symbol)
+		case l.Call != nil:
 			fmt.Fprintf(w, "%s()      %q\n", l.Call.Symbol, l.Call.Result)
 		}
 	}

@@ -114,7 +114,14 @@ func ParseLibrary(r io.ReaderAt, name string) (lib *Library, err error) {
 }
 
 func parseLibrary(r io.ReaderAt, name string) (*Library, error) {
+	var magic [4]byte
+	if n, _ := r.ReadAt(magic[:], 0); n < len(magic) || string(magic[:]) != elf.ELFMAG {
+		return nil, fmt.Errorf("parse %s: %w: the file does not start with the ELF magic \\x7fELF; pass a shared library (.so) with -lib", name, ErrFormat)
+	}
 	f, err := elf.NewFile(r)
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return nil, fmt.Errorf("parse %s: %w: the file ends inside its ELF headers; it is truncated", name, ErrFormat)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("parse %s: %w: %w", name, ErrFormat, err)
 	}

@@ -363,6 +363,14 @@ func TestGenerateErrors(t *testing.T) {
 	if err := os.WriteFile(broken, []byte("int f(int;\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	data, err := os.ReadFile(lib)
+	if err != nil {
+		t.Fatal(err)
+	}
+	truncated := filepath.Join(t.TempDir(), "truncated.so")
+	if err := os.WriteFile(truncated, data[:40], 0o644); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name    string
 		args    Args
@@ -372,12 +380,13 @@ func TestGenerateErrors(t *testing.T) {
 		{"invalid package", Args{Lib: lib, Header: "testdata/mapping.h", Package: "my-pkg"}, nil, `invalid package name "my-pkg"`},
 		{"package main", Args{Lib: lib, Header: "testdata/mapping.h", Package: "main"}, nil, `invalid package name "main"`},
 		{"missing header", Args{Lib: lib}, nil, "missing header"},
-		{"header not found", Args{Lib: lib, Header: "testdata/nonexistent.h"}, nil, "testdata/nonexistent.h"},
+		{"header not found", Args{Lib: lib, Header: "testdata/nonexistent.h"}, nil, "parse header testdata/nonexistent.h: stat testdata/nonexistent.h: no such file or directory; pass the library's C header with -header"},
 		{"header syntax error", Args{Lib: lib, Header: broken}, nil, "parse header " + broken},
 		{"invalid include", Args{Lib: lib, Header: "testdata/mapping.h", Include: "("}, nil, "invalid -include regular expression"},
 		{"invalid exclude", Args{Lib: lib, Header: "testdata/mapping.h", Exclude: "[z-a]"}, nil, "invalid -exclude regular expression"},
 		{"library not found", Args{Lib: "libdecouple-nonexistent.so.7", Header: "testdata/mapping.h"}, ErrLibraryNotFound, "libdecouple-nonexistent.so.7"},
-		{"library not ELF", Args{Lib: "testdata/mapping.h", Header: "testdata/mapping.h"}, ErrFormat, "testdata/mapping.h"},
+		{"library not ELF", Args{Lib: "testdata/mapping.h", Header: "testdata/mapping.h"}, ErrFormat, "testdata/mapping.h: invalid ELF shared object: the file does not start with the ELF magic"},
+		{"library truncated", Args{Lib: truncated, Header: "testdata/mapping.h"}, ErrFormat, "the file ends inside its ELF headers; it is truncated"},
 		{"nothing to wrap", Args{Lib: lib, Header: "testdata/mapping.h", Include: "^nomatch$"}, ErrNoFunctions, "none of the"},
 	}
 	for _, tt := range tests {

@@ -2,6 +2,7 @@ package gen
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -32,6 +33,11 @@ type cFunc struct {
 // declared in it and in the files it includes, in declaration order, each
 // name once. includeDirs are searched first, as with cc -I.
 func parseHeader(header string, includeDirs []string) ([]*cFunc, error) {
+	// The C front end's own error for a missing file ends in a position
+	// inside its source, so check the file here.
+	if _, err := os.Stat(header); err != nil {
+		return nil, fmt.Errorf("parse header %s: %w; pass the library's C header with -header", header, err)
+	}
 	cfg, err := cc.NewConfig(runtime.GOOS, runtime.GOARCH)
 	if err != nil {
 		return nil, fmt.Errorf("parse header %s: configure C front end: %w", header, err)

@@ -328,6 +328,9 @@ func (p *parser) parseEHFrameHdr() error {
 }
 
 func (p *parser) parseHeader() error {
+	if len(p.data) == 0 {
+		return p.errf(0, "the file is empty")
+	}
 	if len(p.data) < 4 || !bytes.Equal(p.data[:4], []byte(elf.ELFMAG)) {
 		return p.errf(0, "not an ELF file (no \\x7fELF magic)")
 	}

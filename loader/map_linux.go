@@ -318,12 +318,17 @@ func (im *Image) Seal() (int, error) {
 		}
 		return n, nil
 	}
+	// The pages kept readable are never made inaccessible, not even for a
+	// moment: another thread may be creating a thread or loading a
+	// library at the same time and read them.
 	n := 0
 	for _, r := range im.regions {
-		if err := mprotect(r.Addr, r.Size, unix.PROT_NONE); err != nil {
-			return n, fmt.Errorf("protect region %#x+%#x: %w", r.Addr, r.Size, err)
+		for _, piece := range subtractRanges(r.Addr, r.Addr+r.Size, im.keepReadable) {
+			if err := mprotect(piece[0], piece[1]-piece[0], unix.PROT_NONE); err != nil {
+				return n, fmt.Errorf("protect region %#x+%#x: %w", piece[0], piece[1]-piece[0], err)
+			}
+			n++
 		}
-		n++
 	}
 	for _, k := range im.keepReadable {
 		if err := mprotect(k[0], k[1]-k[0], unix.PROT_READ); err != nil {
@@ -332,4 +337,23 @@ func (im *Image) Seal() (int, error) {
 		n++
 	}
 	return n, nil
+}
+
+// subtractRanges returns the parts of [lo, hi) outside the sorted,
+// disjoint ranges in cut.
+func subtractRanges(lo, hi uintptr, cut [][2]uintptr) [][2]uintptr {
+	var out [][2]uintptr
+	for _, c := range cut {
+		if c[1] <= lo || c[0] >= hi {
+			continue
+		}
+		if c[0] > lo {
+			out = append(out, [2]uintptr{lo, c[0]})
+		}
+		lo = max(lo, c[1])
+	}
+	if lo < hi {
+		out = append(out, [2]uintptr{lo, hi})
+	}
+	return out
 }

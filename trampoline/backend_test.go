@@ -134,3 +134,47 @@ func TestProtectSystemBackendThenDlopen(t *testing.T) {
 		t.Errorf("tg_seed() after the other libraries came and went = %d, want 4242 or 4243", got)
 	}
 }
+
+// Threads that start while calls open and close the window one at a time
+// copy the TLS initialization image of the sealed library as the window
+// closes. That page must never be inaccessible, not even between the two
+// steps of sealing.
+func TestProtectSystemBackendThreadsDuringWindows(t *testing.T) {
+	for _, name := range []string{"libtlsie.so", "libtlsdesc.so", "libtlsgd.so"} {
+		t.Run(name, func(t *testing.T) {
+			g, err := Open(testlibs.Path(t, name), &Options{Mode: ModeProtect})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer g.Close()
+			next, err := g.Func("tg_next")
+			if err != nil {
+				t.Fatal(err)
+			}
+			next.Call0()
+
+			// Each goroutine keeps a thread of its own until all have
+			// called, so the runtime starts new threads throughout.
+			const threads = 64
+			var called sync.WaitGroup
+			var serial sync.Mutex
+			release := make(chan struct{})
+			defer close(release)
+			for range threads {
+				called.Add(1)
+				go func() {
+					runtime.LockOSThread()
+					defer runtime.UnlockOSThread()
+					serial.Lock()
+					if got := next.Call0(); got != 1 && got != 2 {
+						t.Errorf("tg_next() on a new thread = %d, want 1 (or 2 on the thread of the first call)", got)
+					}
+					serial.Unlock()
+					called.Done()
+					<-release
+				}()
+			}
+			called.Wait()
+		})
+	}
+}

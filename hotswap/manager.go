@@ -37,6 +37,8 @@ type Options struct {
 	SocketDir string
 	// Admission, if not nil, runs after the built-in admission checks with
 	// the path of the file about to be loaded. A non-nil error rejects it.
+	// For a check request (libswap push) the path is the candidate copy
+	// next to the watched file, not the watched path itself.
 	Admission func(path string) error
 	// Debounce is how long a watched file must stay unchanged after a
 	// notification before it is handled. 0 selects DefaultDebounce.

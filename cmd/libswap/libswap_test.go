@@ -9,6 +9,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -266,7 +267,7 @@ func TestPushReportsUnsuccessfulOutcomes(t *testing.T) {
 			c := startChild(t, lib, socketDir, tt.opts)
 
 			stdout, _, err := runLibswap(t, "push", testlibs.Path(t, tt.lib), "--to", lib, "--socket-dir", socketDir, "--timeout", tt.timeout)
-			want := "1 of 1 processes watching " + lib + " rejected "
+			want := "a process watching " + lib + " rejected "
 			if tt.installed {
 				want = "1 of 1 processes watching " + lib + " did not switch"
 			}
@@ -472,4 +473,42 @@ func TestStatusWithoutProcesses(t *testing.T) {
 	if want := "[]\n"; stdout != want {
 		t.Errorf("status --json output %q, want %q", stdout, want)
 	}
+}
+
+// A process that is alive but does not respond may watch the target, so
+// push installs nothing. A listener of the test process itself, which
+// accepts connections and never replies, plays that process.
+func TestPushRefusesWhenAProcessDoesNotAnswer(t *testing.T) {
+	socketDir := t.TempDir()
+	l, err := net.Listen("unix", filepath.Join(socketDir, fmt.Sprintf("%d.sock", os.Getpid())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		var held []net.Conn
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+
+	lib := installV1(t)
+	before := fileSHA256(t, lib)
+	_, _, err = runLibswap(t, "push", testlibs.Path(t, "v2/libversioned.so.1"), "--to", lib, "--socket-dir", socketDir, "--timeout", "500ms")
+	if want := "is running but did not respond"; err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "nothing was installed") {
+		t.Errorf("push error = %v, want one containing %q and %q", err, want, "nothing was installed")
+	}
+	if after := fileSHA256(t, lib); after != before {
+		t.Errorf("%s has sha256 %s after the push was refused, want the old %s", lib, after, before)
+	}
+	checkOnlyFile(t, filepath.Dir(lib), filepath.Base(lib))
 }

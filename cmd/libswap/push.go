@@ -24,10 +24,12 @@ const pushUsage = `Usage: libswap push NEW.so --to PATH [--timeout 30s] [--socke
 Checks that NEW.so is an x86-64 ELF shared object and writes a copy to a
 temporary file in PATH's directory (mode 0644, fsynced). Every process whose
 control socket lists PATH as watched then loads that copy as its swap would,
-without switching to it. If all accept it, push renames it over PATH, fsyncs
-the directory, waits until each process has handled the new file and prints
-one line per process with its outcome. A NEW.so that push or any of those
-processes rejects leaves PATH untouched.
+one process after another, and unloads it without switching to it; this runs
+the library's constructors and finalisers in each of them. If all accept it,
+push renames it over PATH, fsyncs the directory, waits until each process has
+handled the new file and prints one line per process with its outcome. A
+NEW.so that push or any of those processes rejects leaves PATH untouched, and
+so does a running process that does not answer.
 
 The exit status is 1 if any process rejected the file, failed to swap or did
 not reply in time.
@@ -73,15 +75,18 @@ func runPush(ctx context.Context, stdout, stderr io.Writer, args []string) error
 	// only the events that follow it.
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	watchers := findWatchers(ctx, stderr, *socketDir, dst)
+	watchers, silent := findWatchers(ctx, stderr, *socketDir, dst)
+	if len(silent) > 0 {
+		return fmt.Errorf("push: %w; any of them may watch %s, so nothing was installed: retry once they respond, or stop them", errors.Join(silent...), dst)
+	}
 
 	tmp, err := writeTemp(dst, file)
 	if err != nil {
 		return fmt.Errorf("push: %w", err)
 	}
-	if rejected := checkWatchers(ctx, stdout, watchers, tmp); rejected > 0 {
+	if checkWatchers(ctx, stdout, watchers, tmp) > 0 {
 		os.Remove(tmp)
-		return fmt.Errorf("push: %d of %d processes watching %s rejected %s; %s is unchanged", rejected, len(watchers), dst, positional[0], dst)
+		return fmt.Errorf("push: a process watching %s rejected %s; %s is unchanged", dst, positional[0], dst)
 	}
 	if err := install(tmp, dst); err != nil {
 		os.Remove(tmp)
@@ -245,47 +250,44 @@ func install(tmp, dst string) error {
 	return nil
 }
 
-// checkWatchers requests every watcher to load the candidate file as its swap
-// would, prints a line for each one that rejects it, and returns how many
-// did.
+// checkWatchers requests the watchers, one after another, to load the
+// candidate file as their swap would. It stops at the first that rejects
+// the file or does not respond, so that a candidate whose constructor
+// crashes takes down one process, not all of them. It prints a line for
+// that process and returns how many rejected the file (0 or 1).
 func checkWatchers(ctx context.Context, stdout io.Writer, watchers []watcher, candidate string) int {
-	type checked struct {
-		w   watcher
-		res *hotswap.CheckResult
-		err error
-	}
-	results := make([]checked, len(watchers))
-	var wg sync.WaitGroup
+	slices.SortFunc(watchers, func(a, b watcher) int { return a.pid - b.pid })
 	for i, w := range watchers {
-		results[i].w = w
-		wg.Go(func() {
-			c, err := hotswap.Dial(ctx, w.socket)
-			if err != nil {
-				results[i].err = err
-				return
-			}
-			defer c.Close()
-			results[i].res, results[i].err = c.Check(ctx, w.path, candidate)
-		})
-	}
-	wg.Wait()
-	slices.SortFunc(results, func(a, b checked) int { return a.w.pid - b.w.pid })
-
-	rejected := 0
-	for _, r := range results {
+		res, err := checkWatcher(ctx, w, candidate)
 		var line string
 		switch {
-		case r.err != nil:
-			line = fmt.Sprintf("could not check the new file: %v", r.err)
-		case r.res.Outcome == hotswap.OutcomeSwitched:
+		case errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET):
+			line = "could not check the new file: the process closed the connection during the check; its constructor may have crashed it"
+		case errors.Is(err, context.DeadlineExceeded):
+			line = "could not check the new file: no reply before --timeout; the process may be stuck in the new file's constructor"
+		case err != nil:
+			line = fmt.Sprintf("could not check the new file: %v", err)
+		case res.Outcome == hotswap.OutcomeSwitched:
 			continue
 		default:
-			line = fmt.Sprintf("%s before install: %s", r.res.Outcome, r.res.Reason)
+			line = fmt.Sprintf("%s before install: %s", res.Outcome, res.Reason)
 		}
-		rejected++
-		fmt.Fprintf(stdout, "pid %d (%s): %s\n", r.w.pid, r.w.program, line)
+		fmt.Fprintf(stdout, "pid %d (%s): %s\n", w.pid, w.program, line)
+		if rest := len(watchers) - i - 1; rest > 0 {
+			fmt.Fprintf(stdout, "%d other watching processes were not checked\n", rest)
+		}
+		return 1
 	}
-	return rejected
+	return 0
+}
+
+func checkWatcher(ctx context.Context, w watcher, candidate string) (*hotswap.CheckResult, error) {
+	c, err := hotswap.Dial(ctx, w.socket)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	return c.Check(ctx, w.path, candidate)
 }
 
 // watcher is a process whose Manager watches the pushed path.
@@ -299,9 +301,10 @@ type watcher struct {
 
 // findWatchers returns the processes with a control socket in dir that
 // watch dst, directly or as the target of a watched symbolic link.
-// Processes that cannot be queried are reported on stderr and skipped.
-func findWatchers(ctx context.Context, stderr io.Writer, dir, dst string) []watcher {
-	statuses := queryProcesses(ctx, stderr, dir)
+// Processes that cannot be queried are reported on stderr and skipped;
+// those still running come back as errors, since they may watch dst.
+func findWatchers(ctx context.Context, stderr io.Writer, dir, dst string) ([]watcher, []error) {
+	statuses, silent := queryProcessesStrict(ctx, stderr, dir)
 	want := canonicalPath(dst)
 	var found []watcher
 	for _, s := range statuses {
@@ -312,7 +315,7 @@ func findWatchers(ctx context.Context, stderr io.Writer, dir, dst string) []watc
 			}
 		}
 	}
-	return found
+	return found, silent
 }
 
 // canonicalPath resolves symbolic links in the directory part of path but

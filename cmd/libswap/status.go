@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/decouple-go/decouple/hotswap"
@@ -110,10 +112,18 @@ type processStatus struct {
 // socket in dir, ordered by pid. Sockets that cannot be queried, usually
 // left by a process that was killed, are reported on stderr and skipped.
 func queryProcesses(ctx context.Context, stderr io.Writer, dir string) []processStatus {
+	found, _ := queryProcessesStrict(ctx, stderr, dir)
+	return found
+}
+
+// queryProcessesStrict is queryProcesses that also returns an error for
+// each process that is alive but did not respond, as opposed to a socket
+// left behind by a process that exited.
+func queryProcessesStrict(ctx context.Context, stderr io.Writer, dir string) ([]processStatus, []error) {
 	sockets, err := hotswap.ListSockets(dir)
 	if err != nil {
 		fmt.Fprintf(stderr, "libswap: %v\n", err)
-		return nil
+		return nil, nil
 	}
 
 	results := make([]processStatus, len(sockets))
@@ -128,14 +138,24 @@ func queryProcesses(ctx context.Context, stderr io.Writer, dir string) []process
 	wg.Wait()
 
 	var found []processStatus
+	var silent []error
 	for i, r := range results {
 		if errs[i] != nil {
 			fmt.Fprintf(stderr, "libswap: skipping pid %d: %v\n", sockets[i].PID, errs[i])
+			if processAlive(sockets[i].PID) {
+				silent = append(silent, fmt.Errorf("pid %d (socket %s) is running but did not respond: %w", sockets[i].PID, sockets[i].Path, errs[i]))
+			}
 			continue
 		}
 		found = append(found, r)
 	}
-	return found
+	return found, silent
+}
+
+// processAlive reports whether a process with the given pid exists.
+func processAlive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
 func queryProcess(ctx context.Context, socket string) (*hotswap.Status, error) {

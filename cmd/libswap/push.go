@@ -29,7 +29,7 @@ the library's constructors and finalisers in each of them. If all accept it,
 push renames it over PATH, fsyncs the directory, waits until each process has
 handled the new file and prints one line per process with its outcome. A
 NEW.so that push or any of those processes rejects leaves PATH untouched, and
-so does a running process that does not answer.
+so does a running process that does not respond.
 
 The exit status is 1 if any process rejected the file, failed to swap or did
 not reply in time.

@@ -277,6 +277,9 @@ func TestPushReportsUnsuccessfulOutcomes(t *testing.T) {
 			if want := fmt.Sprintf("pid %d (%s): %s", c.pid, filepath.Base(os.Args[0]), tt.wantLine); !strings.Contains(stdout, want) {
 				t.Errorf("push output %q, want it to contain %q", stdout, want)
 			}
+			if strings.Contains(stdout, ".libswap-") {
+				t.Errorf("push output %q names the temporary copy, which is gone; want the file passed to push", stdout)
+			}
 			if after := fileSHA256(t, lib); !tt.installed && after != before {
 				t.Errorf("%s has sha256 %s after a rejected push, want the old %s", lib, after, before)
 			}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -84,7 +85,7 @@ func runPush(ctx context.Context, stdout, stderr io.Writer, args []string) error
 	if err != nil {
 		return fmt.Errorf("push: %w", err)
 	}
-	if checkWatchers(ctx, stdout, watchers, tmp) > 0 {
+	if checkWatchers(ctx, stdout, watchers, tmp, positional[0]) > 0 {
 		os.Remove(tmp)
 		return fmt.Errorf("push: a process watching %s rejected %s; %s is unchanged", dst, positional[0], dst)
 	}
@@ -255,7 +256,10 @@ func install(tmp, dst string) error {
 // the file or does not respond, so that a candidate whose constructor
 // crashes takes down one process, not all of them. It prints a line for
 // that process and returns how many rejected the file (0 or 1).
-func checkWatchers(ctx context.Context, stdout io.Writer, watchers []watcher, candidate string) int {
+//
+// Reasons name the candidate by src, the file the user passed, since the
+// temporary copy is removed once the push fails.
+func checkWatchers(ctx context.Context, stdout io.Writer, watchers []watcher, candidate, src string) int {
 	slices.SortFunc(watchers, func(a, b watcher) int { return a.pid - b.pid })
 	for i, w := range watchers {
 		res, err := checkWatcher(ctx, w, candidate)
@@ -270,7 +274,7 @@ func checkWatchers(ctx context.Context, stdout io.Writer, watchers []watcher, ca
 		case res.Outcome == hotswap.OutcomeSwitched:
 			continue
 		default:
-			line = fmt.Sprintf("%s before install: %s", res.Outcome, res.Reason)
+			line = fmt.Sprintf("%s before install: %s", res.Outcome, strings.ReplaceAll(res.Reason, candidate, src))
 		}
 		fmt.Fprintf(stdout, "pid %d (%s): %s\n", w.pid, w.program, line)
 		if rest := len(watchers) - i - 1; rest > 0 {

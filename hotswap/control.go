@@ -204,7 +204,23 @@ func (m *Manager) check(req *Request) Response {
 	if err != nil {
 		return Response{Error: fmt.Sprintf("check: %v", err)}
 	}
+
 	log := m.logger.With("path", lib.path, "candidate", req.Candidate)
+	log.Info("checking candidate")
+	lib.mu.Lock()
+	if lib.checks == 0 {
+		lib.checking = time.Now()
+	}
+	lib.checks++
+	lib.mu.Unlock()
+	defer func() {
+		lib.mu.Lock()
+		if lib.checks--; lib.checks == 0 {
+			lib.checking = time.Time{}
+		}
+		lib.mu.Unlock()
+	}()
+
 	file, err := admit(req.Candidate, false, m.admission)
 	if err != nil {
 		log.Info("candidate rejected by admission", "error", err)

@@ -355,3 +355,34 @@ func TestCheckCandidate(t *testing.T) {
 		t.Errorf("status swaps = %d after checks only, want 0", s.Swaps)
 	}
 }
+
+// While a check runs, status reports since when, so that a check stuck in
+// a candidate's constructor shows. An Admission function that waits holds
+// the check open here.
+func TestCheckShowsInStatus(t *testing.T) {
+	release := make(chan struct{})
+	entered := make(chan struct{}, 1)
+	lib := watchVersioned(t, Options{Admission: func(string) error {
+		entered <- struct{}{}
+		<-release
+		return nil
+	}})
+	candidate := writeFile(t, t.TempDir(), "candidate.so", lib.v2, 0o644)
+
+	done := make(chan error, 1)
+	go func() {
+		_, err := dial(t, lib.m).Check(context.Background(), lib.path, candidate)
+		done <- err
+	}()
+	<-entered
+	if s := lib.status(t); s.CheckingSince == nil {
+		t.Error("status during a check has no checking_since, want the start of the check")
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if s := lib.status(t); s.CheckingSince != nil {
+		t.Errorf("status after the check has checking_since %v, want none", s.CheckingSince)
+	}
+}

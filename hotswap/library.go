@@ -27,6 +27,8 @@ type library struct {
 	target    string    // resolved symlink target, if isLink
 	detected  time.Time // first notification not yet handled
 	busy      bool
+	checking  time.Time // start of the oldest check request running now, zero if none
+	checks    int       // check requests running now
 	swaps     int
 	events    uint64  // events recorded, the Seq of the newest
 	history   []Event // oldest first, at most historyLen
@@ -288,6 +290,13 @@ func (l *library) status() LibraryStatus {
 		Swaps:  l.swaps,
 		Events: l.events,
 		Busy:   l.busy,
+		CheckingSince: func() *time.Time {
+			if l.checking.IsZero() {
+				return nil
+			}
+			t := l.checking
+			return &t
+		}(),
 	}
 	if n := len(l.history); n > 0 {
 		ev := l.history[n-1]

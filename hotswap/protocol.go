@@ -86,12 +86,15 @@ type LibraryStatus struct {
 	Path string `json:"path"` // watched path, absolute
 	// Target is the file the watched path resolves to when it is a symbolic
 	// link, and empty otherwise.
-	Target    string      `json:"target,omitempty"`
-	Image     ImageStatus `json:"image"`
-	Swaps     int         `json:"swaps"`  // swaps this Manager completed
-	Events    uint64      `json:"events"` // changes handled so far, the Seq of LastEvent
-	Busy      bool        `json:"busy"`   // a change is being handled now
-	LastEvent *Event      `json:"last_event,omitempty"`
+	Target string      `json:"target,omitempty"`
+	Image  ImageStatus `json:"image"`
+	Swaps  int         `json:"swaps"`  // swaps this Manager completed
+	Events uint64      `json:"events"` // changes handled so far, the Seq of LastEvent
+	Busy   bool        `json:"busy"`   // a change is being handled now
+	// CheckingSince is when the check request running now started, or nil.
+	// A check that runs long is likely stuck in the candidate's constructor.
+	CheckingSince *time.Time `json:"checking_since,omitempty"`
+	LastEvent     *Event     `json:"last_event,omitempty"`
 }
 
 // ImageStatus describes the image that serves calls now.

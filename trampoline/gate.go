@@ -72,6 +72,10 @@ type Options struct {
 	Loader *loader.Options
 }
 
+// ErrBusy is returned by Check while a Swap or another Check of the gate
+// runs.
+var ErrBusy = errors.New("trampoline: a swap or check of this gate is in progress; retry when it ends")
+
 // ErrClosed is returned by operations on a closed gate.
 var ErrClosed = errors.New("trampoline: gate closed")
 
@@ -417,8 +421,14 @@ type SwapReport struct {
 // every symbol registered on the gate, and unloads it again, without
 // switching any call to it. It runs the library's constructors and
 // finalisers. A nil error means a Swap to the same file would load it.
+//
+// Check does not wait for a Swap or another Check of the gate: while one
+// runs (a swap may be draining, a constructor may hang), it returns
+// ErrBusy at once.
 func (g *Gate) Check(path string) error {
-	g.mu.Lock()
+	if !g.mu.TryLock() {
+		return fmt.Errorf("check %s: %w", path, ErrBusy)
+	}
 	defer g.mu.Unlock()
 	if g.closed {
 		return ErrClosed

@@ -1,6 +1,7 @@
 package trampoline
 
 import (
+	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -200,5 +201,34 @@ func holdAcrossTwoSwaps(t *testing.T, opts *Options) {
 	}
 	if s := g.Stats(); s.InFlight != 0 {
 		t.Errorf("InFlight = %d after the Hold, want 0", s.InFlight)
+	}
+}
+
+// Check does not queue behind a Swap that is draining: it fails at once
+// with ErrBusy, and works again once the swap is over.
+func TestCheckDuringSwapIsBusy(t *testing.T) {
+	g, sleep, lib := openVersioned(t, ModeProtect, "vl_sleep_ms")
+	v2 := testlibs.Path(t, "v2/libversioned.so.1")
+	var calls sync.WaitGroup
+	calls.Go(func() { sleep.Call1(300) })
+	waitRunning(t, g, 1)
+
+	swapped := make(chan error, 1)
+	go func() {
+		_, err := g.Swap(v2)
+		swapped <- err
+	}()
+	for g.Stats().Swaps == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	if err := g.Check(lib); !errors.Is(err, ErrBusy) {
+		t.Errorf("Check during a draining swap: error %v, want ErrBusy", err)
+	}
+	calls.Wait()
+	if err := <-swapped; err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Check(lib); err != nil {
+		t.Errorf("Check after the swap: %v", err)
 	}
 }

@@ -74,6 +74,9 @@ func printStatus(w io.Writer, s *hotswap.Status) {
 		if lib.Busy {
 			busy = ", handling a change now"
 		}
+		if lib.CheckingSince != nil {
+			busy += fmt.Sprintf(", checking a pushed file since %s", lib.CheckingSince.Format(time.TimeOnly))
+		}
 		fmt.Fprintf(w, "    swaps %d%s\n", lib.Swaps, busy)
 		if ev := lib.LastEvent; ev != nil {
 			fmt.Fprintf(w, "    last event %s: %s", ev.Finished.Local().Format(time.RFC3339), ev.Outcome)

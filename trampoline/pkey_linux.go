@@ -58,7 +58,7 @@ func allocKey() (int, error) {
 	}
 	key, _, e := unix.Syscall(unix.SYS_PKEY_ALLOC, 0, 1 /* PKEY_DISABLE_ACCESS */, 0)
 	if e == unix.ENOSPC {
-		return -1, fmt.Errorf("mode keys: pkey_alloc: %w: the CPU offers a process 15 protection keys and each ModeKeys gate holds one until Close; close a gate or open this one in ModeProtect", e)
+		return -1, fmt.Errorf("mode keys: pkey_alloc: %w: no protection key left (the CPU offers a process 15, and each ModeKeys gate keeps one until Close); close a gate or open this one in ModeProtect", e)
 	}
 	if e != 0 {
 		return -1, fmt.Errorf("mode keys: pkey_alloc: %w", e)

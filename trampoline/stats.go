@@ -103,17 +103,7 @@ func (g *Gate) Stats() Stats {
 	g.callsMu.Lock()
 	var live uint64 // calls that stay in the tallies
 	var inFlight int64
-	for _, d := range g.draining {
-		if t := d.w.tally; t != nil {
-			e, _ := t.counts()
-			live += e
-		} else {
-			g.stats.calls.Add(d.w.takeCalls())
-		}
-		inFlight += d.w.running()
-	}
-	im := g.cur.Load()
-	if im != nil {
+	count := func(im *image) {
 		if t := im.w.tally; t != nil {
 			e, _ := t.counts()
 			live += e
@@ -121,6 +111,13 @@ func (g *Gate) Stats() Stats {
 			g.stats.calls.Add(im.w.takeCalls())
 		}
 		inFlight += im.w.running()
+	}
+	for _, d := range g.draining {
+		count(d)
+	}
+	im := g.cur.Load()
+	if im != nil {
+		count(im)
 	}
 	// A call turned away by a closed window or a retired image is counted
 	// for a moment before it enters for real, here or on the next image.

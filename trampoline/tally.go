@@ -32,9 +32,9 @@ import (
 //
 // The sum is taken slot by slot while calls come and go, and it never
 // falls below the number of calls in flight. Every entry that got past
-// the old state is visible, exits count only once they happened, and an
+// the old state is visible, and exits count only once they happened. An
 // entry that found the new state is taken back on the same slot while
-// still pinned, so one read of that slot sees both or neither.
+// still pinned, so one read of that slot returns both changes or neither.
 type tally struct {
 	locked bool        // every add is atomic (no membarrier)
 	slots  []tallySlot // one per P, for as many Ps as CPUs or GOMAXPROCS at load

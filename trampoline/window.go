@@ -133,19 +133,32 @@ func (w *window) enterSlow(delta int64) bool {
 func (w *window) enterSlowTally() bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if err := w.openTallyLocked(); err == errRetired {
+		return false
+	} else if err != nil {
+		// The pages cannot be made accessible; calling would fault.
+		panic(fmt.Sprintf("trampoline: open the call window of %s: %v", w.img.img.Spec.Path, err))
+	}
+	w.tally.enterLocked()
+	return true
+}
+
+// openTallyLocked opens the closed window of a tally and arms its linger
+// timer. It returns errRetired for a retired image. The caller holds mu,
+// so the linger timer cannot close the window until it releases mu.
+func (w *window) openTallyLocked() error {
 	v := w.state.Load()
 	if v&stateRetired != 0 {
-		return false
+		return errRetired
 	}
 	if v&stateOpen == 0 {
 		if err := w.openLocked(); err != nil {
-			panic(fmt.Sprintf("trampoline: open the call window of %s: %v", w.img.img.Spec.Path, err))
+			return err
 		}
 		w.state.Or(stateOpen)
 		w.startLingerLocked()
 	}
-	w.tally.enterLocked()
-	return true
+	return nil
 }
 
 // isAbandoned reports whether retire left the image to the reaper.
@@ -167,19 +180,10 @@ func (w *window) whileOpen(fn func() error) error {
 		defer w.exit()
 		return fn()
 	}
-	// Under mu the linger timer cannot close the window.
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	v := w.state.Load()
-	if v&stateRetired != 0 {
-		return errRetired
-	}
-	if v&stateOpen == 0 {
-		if err := w.openLocked(); err != nil {
-			return err
-		}
-		w.state.Or(stateOpen)
-		w.startLingerLocked()
+	if err := w.openTallyLocked(); err != nil {
+		return err
 	}
 	return fn()
 }

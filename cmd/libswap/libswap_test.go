@@ -489,9 +489,9 @@ func TestPushRefusesWhenAProcessDoesNotAnswer(t *testing.T) {
 	}
 	defer l.Close()
 	go func() {
-		var held []net.Conn
+		var open []net.Conn
 		defer func() {
-			for _, c := range held {
+			for _, c := range open {
 				c.Close()
 			}
 		}()
@@ -500,7 +500,7 @@ func TestPushRefusesWhenAProcessDoesNotAnswer(t *testing.T) {
 			if err != nil {
 				return
 			}
-			held = append(held, c)
+			open = append(open, c)
 		}
 	}()
 
